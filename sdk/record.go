@@ -1,0 +1,113 @@
+// Package sdk is what a Sentinel plugin author imports: the record model, the
+// Process contract, the configuration schema and Serve. It hides gRPC entirely.
+package sdk
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The ten MCP audit event types (DESIGN.md §2).
+const (
+	EventToolExecution          = "mcp_tool_execution"
+	EventResourceAccess         = "mcp_resource_access"
+	EventPromptRequest          = "mcp_prompt_request"
+	EventAuthentication         = "mcp_authentication_events"
+	EventAuthorizationDecisions = "mcp_authorization_decisions"
+	EventPolicyViolations       = "mcp_policy_violations"
+	EventOAuth2TokenUsage       = "mcp_oauth2_token_usage"
+	EventRateLimiting           = "mcp_rate_limiting_events"
+	EventSecurityThreats        = "mcp_security_threats"
+	EventCompliance             = "mcp_compliance_events"
+)
+
+// EventTypes lists the ten MCP event types in their canonical order.
+var EventTypes = []string{
+	EventToolExecution, EventResourceAccess, EventPromptRequest, EventAuthentication,
+	EventAuthorizationDecisions, EventPolicyViolations, EventOAuth2TokenUsage,
+	EventRateLimiting, EventSecurityThreats, EventCompliance,
+}
+
+// Record is one audit event: a typed envelope for routing and classification
+// without a JSON parse, plus the event's JSON body. The body is what outputs
+// store and what the signer signs, so stages keep its bytes stable unless
+// they mean to change the event, and then keep the envelope in step.
+type Record struct {
+	ID             string // ULID; the body's event_id
+	Time           time.Time
+	Type           string // one of EventTypes, or a custom type
+	Session        string
+	Server         string
+	Method         string // MCP method, e.g. tools/call
+	Direction      string // client_to_server or server_to_client
+	Status         string // success, error, cancelled, ...
+	Severity       string
+	Classification string
+	Attributes     map[string]string
+	Body           json.RawMessage
+}
+
+// Size is the record's approximate wire size, used for byte caps on batches.
+func (r *Record) Size() int {
+	n := len(r.ID) + len(r.Type) + len(r.Session) + len(r.Server) + len(r.Method) +
+		len(r.Direction) + len(r.Status) + len(r.Severity) + len(r.Classification) + len(r.Body) + 32
+	for k, v := range r.Attributes {
+		n += len(k) + len(v) + 4
+	}
+	return n
+}
+
+// Clone returns a deep copy, for stages that fan a record out and change it.
+func (r *Record) Clone() *Record {
+	c := *r
+	if r.Attributes != nil {
+		c.Attributes = make(map[string]string, len(r.Attributes))
+		for k, v := range r.Attributes {
+			c.Attributes[k] = v
+		}
+	}
+	c.Body = append(json.RawMessage(nil), r.Body...)
+	return &c
+}
+
+// Batch is the unit every Process call moves.
+//
+// For a filter, Records of the returned batch are what flows on; for an output
+// they are ignored. Rejected names records of the *request* batch that failed
+// for good (bad data): the host writes each to the component's dead-letter
+// file with its reason and counts it, so nothing is dropped silently.
+type Batch struct {
+	Seq      uint64
+	Records  []*Record
+	Rejected []Rejection
+}
+
+// Rejection names a record of the request batch, by index, that failed permanently.
+type Rejection struct {
+	Index  int
+	Reason string
+}
+
+// Reject records that request record i failed for good, with a reason.
+func (b *Batch) Reject(i int, reason string) {
+	b.Rejected = append(b.Rejected, Rejection{Index: i, Reason: reason})
+}
+
+// Len is the number of records, safe on a nil batch.
+func (b *Batch) Len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.Records)
+}
+
+// Bytes is the sum of the records' sizes.
+func (b *Batch) Bytes() int {
+	n := 0
+	if b != nil {
+		for _, r := range b.Records {
+			n += r.Size()
+		}
+	}
+	return n
+}
