@@ -258,7 +258,7 @@ func batchToPB(b *Batch) *pb.Batch {
 		out.Records[i] = p
 	}
 	for _, rj := range b.Rejected {
-		out.Rejected = append(out.Rejected, &pb.Rejection{Index: int32(rj.Index), Reason: rj.Reason})
+		out.Rejected = append(out.Rejected, &pb.Rejection{Index: int32(rj.Index), Reason: rj.Reason, Data: rj.Data})
 	}
 	return out
 }
@@ -274,7 +274,7 @@ func batchFromPB(b *pb.Batch) *Batch {
 		out.Records[i] = r
 	}
 	for _, rj := range b.Rejected {
-		out.Rejected = append(out.Rejected, Rejection{Index: int(rj.Index), Reason: rj.Reason})
+		out.Rejected = append(out.Rejected, Rejection{Index: int(rj.Index), Reason: rj.Reason, Data: rj.Data})
 	}
 	return out
 }

@@ -82,15 +82,23 @@ type Batch struct {
 	Rejected []Rejection
 }
 
-// Rejection names a record of the request batch, by index, that failed permanently.
+// Rejection names a record of the request batch, by index, that failed
+// permanently. An input, which has no request records, rejects what it could
+// not turn into a record (a malformed line) with Index -1 and the raw Data.
 type Rejection struct {
-	Index  int
-	Reason string
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+	Data   []byte `json:"data,omitempty"`
 }
 
 // Reject records that request record i failed for good, with a reason.
 func (b *Batch) Reject(i int, reason string) {
 	b.Rejected = append(b.Rejected, Rejection{Index: i, Reason: reason})
+}
+
+// RejectData records input that could not become a record, for inputs.
+func (b *Batch) RejectData(data []byte, reason string) {
+	b.Rejected = append(b.Rejected, Rejection{Index: -1, Reason: reason, Data: append([]byte(nil), data...)})
 }
 
 // Len is the number of records, safe on a nil batch.

@@ -412,6 +412,7 @@ type Rejection struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -458,6 +459,13 @@ func (x *Rejection) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Rejection) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
 }
 
 type Batch struct {
@@ -724,10 +732,11 @@ const file_sentinel_proto_rawDesc = "" +
 	"\x04body\x18\f \x01(\fR\x04body\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"M\n" +
 	"\tRejection\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8a\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x8a\x01\n" +
 	"\x05Batch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x124\n" +
 	"\arecords\x18\x02 \x03(\v2\x1a.sentinel.plugin.v1.RecordR\arecords\x129\n" +
