@@ -248,7 +248,7 @@ func frameFromPB(f *pb.Frame) *Frame {
 }
 
 func batchToPB(b *Batch) *pb.Batch {
-	out := &pb.Batch{Seq: b.Seq, Records: make([]*pb.Record, len(b.Records))}
+	out := &pb.Batch{Seq: b.Seq, Final: b.Final, Records: make([]*pb.Record, len(b.Records))}
 	recs := make([]pb.Record, len(b.Records))
 	for i, r := range b.Records {
 		p := &recs[i]
@@ -264,7 +264,7 @@ func batchToPB(b *Batch) *pb.Batch {
 }
 
 func batchFromPB(b *pb.Batch) *Batch {
-	out := &Batch{Seq: b.Seq, Records: make([]*Record, len(b.Records))}
+	out := &Batch{Seq: b.Seq, Final: b.Final, Records: make([]*Record, len(b.Records))}
 	recs := make([]Record, len(b.Records))
 	for i, p := range b.Records {
 		r := &recs[i]

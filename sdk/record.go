@@ -80,6 +80,10 @@ type Batch struct {
 	Seq      uint64
 	Records  []*Record
 	Rejected []Rejection
+	// Final marks the last batch the host sends a filter or output before
+	// Close, at shutdown or end of input: emit what you hold (a closing
+	// checkpoint) now, while it can still flow downstream. It may be empty.
+	Final bool
 }
 
 // Rejection names a record of the request batch, by index, that failed

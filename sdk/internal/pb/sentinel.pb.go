@@ -473,6 +473,7 @@ type Batch struct {
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Records       []*Record              `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
 	Rejected      []*Rejection           `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	Final         bool                   `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +527,13 @@ func (x *Batch) GetRejected() []*Rejection {
 		return x.Rejected
 	}
 	return nil
+}
+
+func (x *Batch) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
 }
 
 type Error struct {
@@ -736,11 +744,12 @@ const file_sentinel_proto_rawDesc = "" +
 	"\tRejection\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\x8a\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xa0\x01\n" +
 	"\x05Batch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x124\n" +
 	"\arecords\x18\x02 \x03(\v2\x1a.sentinel.plugin.v1.RecordR\arecords\x129\n" +
-	"\brejected\x18\x03 \x03(\v2\x1d.sentinel.plugin.v1.RejectionR\brejected\"\xc2\x01\n" +
+	"\brejected\x18\x03 \x03(\v2\x1d.sentinel.plugin.v1.RejectionR\brejected\x12\x14\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"\xc2\x01\n" +
 	"\x05Error\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x02 \x01(\bR\tretryable\x12$\n" +
