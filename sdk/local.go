@@ -33,7 +33,7 @@ func (c *localConn) Invoke(ctx context.Context, op string, args json.RawMessage)
 func (c *localConn) Close(ctx context.Context) error { return c.inst.close(ctx) }
 
 func (c *localConn) Stream(ctx context.Context) (Stream, error) {
-	s := &localStream{in: make(chan *Frame, 64), out: make(chan *Frame, 64)}
+	s := &localStream{ctx: ctx, in: make(chan *Frame, 64), out: make(chan *Frame, 64)}
 	go func() {
 		err := c.inst.serveStream(ctx, s.recvIn, func(f *Frame) error {
 			select {
@@ -49,6 +49,7 @@ func (c *localConn) Stream(ctx context.Context) (Stream, error) {
 }
 
 type localStream struct {
+	ctx       context.Context
 	in, out   chan *Frame
 	closeOnce sync.Once
 	mu        sync.Mutex
@@ -66,11 +67,15 @@ func (s *localStream) Send(f *Frame) (err error) {
 }
 
 func (s *localStream) recvIn() (*Frame, error) {
-	f, ok := <-s.in
-	if !ok {
-		return nil, io.EOF
+	select {
+	case f, ok := <-s.in:
+		if !ok {
+			return nil, io.EOF
+		}
+		return f, nil
+	case <-s.ctx.Done(): // the host killed this instance
+		return nil, s.ctx.Err()
 	}
-	return f, nil
 }
 
 func (s *localStream) Recv() (*Frame, error) {

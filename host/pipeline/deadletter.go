@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// deadLetters appends records that failed for good, with the reason, to
+// <data_dir>/deadletter/<component>.jsonl: nothing is dropped silently.
+type deadLetters struct {
+	dir   string
+	mu    sync.Mutex
+	files map[string]*os.File
+}
+
+func newDeadLetters(dataDir string) *deadLetters {
+	return &deadLetters{dir: filepath.Join(dataDir, "deadletter"), files: map[string]*os.File{}}
+}
+
+type deadLetter struct {
+	Time      time.Time       `json:"time"`
+	Component string          `json:"component"`
+	Reason    string          `json:"reason"`
+	EventID   string          `json:"event_id,omitempty"`
+	Record    json.RawMessage `json:"record,omitempty"`
+	Data      string          `json:"data,omitempty"` // input that never became a record
+}
+
+// Path is the dead-letter file of a component.
+func (d *deadLetters) Path(component string) string {
+	return filepath.Join(d.dir, component+".jsonl")
+}
+
+func (d *deadLetters) write(component string, entries []deadLetter) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.files[component]
+	if f == nil {
+		if err := os.MkdirAll(d.dir, 0o750); err != nil {
+			return fmt.Errorf("dead-letter dir: %w", err)
+		}
+		var err error
+		f, err = os.OpenFile(d.Path(component), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("dead-letter file: %w", err)
+		}
+		d.files[component] = f
+	}
+	var buf []byte
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if _, err := f.Write(buf); err != nil {
+		return fmt.Errorf("write dead letters: %w", err)
+	}
+	return f.Sync()
+}
+
+func (d *deadLetters) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, f := range d.files {
+		f.Close()
+	}
+}

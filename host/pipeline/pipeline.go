@@ -1,0 +1,200 @@
+// Package pipeline runs a loaded configuration: one supervised plugin process
+// per component, batches flowing along the DAG with back-pressure, and
+// end-to-end acknowledgement from outputs back to the inputs.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sentinel-audit/sentinel/host/config"
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+// Options tune a run.
+type Options struct {
+	Logger hclog.Logger
+	// PollWait is how long an input may hold a poll open when it has nothing.
+	PollWait time.Duration
+	// InProcess says plugins share the host's memory (LocalConn), so fanned-out
+	// records must be copied before a second branch may change them.
+	InProcess bool
+}
+
+// Pipeline is a running pipeline.
+type Pipeline struct {
+	cfg          *config.Config
+	logger       hclog.Logger
+	launcher     Launcher
+	pollWait     time.Duration
+	sharedMemory bool
+	dead         *deadLetters
+
+	inputs  []*inputNode
+	workers []*worker
+	stats   map[string]*Stats
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Start launches and configures every plugin, then starts the flow. If any
+// plugin fails to start, nothing runs: a bad config never starts half a pipeline.
+func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*Pipeline, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.PollWait == 0 {
+		opts.PollWait = 250 * time.Millisecond
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	p := &Pipeline{cfg: cfg, logger: opts.Logger, launcher: l, pollWait: opts.PollWait, sharedMemory: opts.InProcess,
+		dead: newDeadLetters(cfg.DataDir), stats: map[string]*Stats{}, stopCh: make(chan struct{}), done: make(chan struct{})}
+	workers := map[string]*worker{}
+	var sups []*supervised
+	for _, comp := range cfg.Components {
+		if err := os.MkdirAll(comp.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("%s: data dir: %w", comp.ID(), err)
+		}
+		st := &Stats{}
+		p.stats[comp.ID()] = st
+		sup := newSupervised(comp, l, p.logger, st)
+		sups = append(sups, sup)
+		if comp.Kind == sdk.KindInput {
+			p.inputs = append(p.inputs, &inputNode{p: p, comp: comp, sup: sup, stats: st, ackSignal: make(chan struct{}, 1), done: make(chan struct{})})
+			continue
+		}
+		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{})}
+		w.upstreams.Store(int32(len(comp.Inputs)))
+		workers[comp.ID()] = w
+		p.workers = append(p.workers, w)
+	}
+	for _, n := range p.inputs {
+		n.downstream = downstreamOf(n.comp.ID(), cfg, workers)
+	}
+	for _, w := range p.workers {
+		w.downstream = downstreamOf(w.comp.ID(), cfg, workers)
+	}
+	if err := startAll(ctx, sups); err != nil {
+		for _, s := range sups {
+			s.stop()
+		}
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for _, w := range p.workers {
+		if w.upstreams.Load() == 0 { // every upstream was bypassed: nothing will come
+			close(w.inbox)
+		}
+		go w.run(runCtx)
+	}
+	for _, n := range p.inputs {
+		go n.run(runCtx, p.stopCh)
+	}
+	go p.watch()
+	return p, nil
+}
+
+// startAll starts plugins concurrently; any failure fails the start.
+func startAll(ctx context.Context, sups []*supervised) error {
+	errs := make([]error, len(sups))
+	var wg sync.WaitGroup
+	for i, s := range sups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.start(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func downstreamOf(id string, cfg *config.Config, workers map[string]*worker) []*worker {
+	var out []*worker
+	for _, c := range cfg.Components {
+		for _, in := range c.Inputs {
+			if in == id {
+				out = append(out, workers[c.ID()])
+			}
+		}
+	}
+	return out
+}
+
+func (p *Pipeline) watch() {
+	for _, w := range p.workers {
+		<-w.done
+	}
+	for _, n := range p.inputs {
+		<-n.done
+	}
+	p.dead.close()
+	close(p.done)
+}
+
+// Done is closed when the pipeline has finished: every input ended (or was
+// stopped) and everything in flight was delivered, dead-lettered, or abandoned by Stop.
+func (p *Pipeline) Done() <-chan struct{} { return p.done }
+
+// Wait blocks until the pipeline has finished.
+func (p *Pipeline) Wait() error {
+	<-p.done
+	return nil
+}
+
+// Stop stops the inputs, lets in-flight batches drain until ctx ends, then
+// abandons what is left (it was never acknowledged, so inputs replay it).
+func (p *Pipeline) Stop(ctx context.Context) error {
+	p.stopOnce.Do(func() { close(p.stopCh) })
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		p.cancel()
+		<-p.done
+		return fmt.Errorf("drain timed out: undelivered batches were not acknowledged and will be replayed by inputs that can")
+	}
+}
+
+func (p *Pipeline) closeTimeout() time.Duration { return 10 * time.Second }
+
+func (p *Pipeline) deadLetter(component string, st *Stats, entries []deadLetter) {
+	if len(entries) == 0 {
+		return
+	}
+	now := time.Now().UTC()
+	for i := range entries {
+		entries[i].Time, entries[i].Component = now, component
+	}
+	st.DeadLettered.Add(int64(len(entries)))
+	if err := p.dead.write(component, entries); err != nil {
+		p.logger.Error("cannot write dead letters", "component", component, "records", len(entries), "error", err)
+		return
+	}
+	p.logger.Warn("records dead-lettered", "component", component, "records", len(entries),
+		"reason", entries[0].Reason, "file", p.dead.Path(component))
+}
+
+// Stats returns every component's counters, in config order.
+func (p *Pipeline) Stats() []StatsSnapshot {
+	out := make([]StatsSnapshot, 0, len(p.stats))
+	for _, c := range p.cfg.Components {
+		out = append(out, p.stats[c.ID()].snapshot(c.ID()))
+	}
+	return out
+}
+
+// DeadLetterPath is where a component's dead letters go.
+func (p *Pipeline) DeadLetterPath(component string) string { return p.dead.Path(component) }
