@@ -183,8 +183,18 @@ type Reply struct {
 // Do sends body with method to url; the body is gzipped when the client is
 // configured to. The answer's body is read (up to 4 MiB) and returned.
 func (c *Client) Do(ctx context.Context, method, url string, header http.Header, body []byte) Reply {
+	return c.do(ctx, method, url, header, body, c.Gzip)
+}
+
+// DoPlain is Do without compression, for small control requests (HEC ack
+// polls, OAuth token requests) that some servers only take uncompressed.
+func (c *Client) DoPlain(ctx context.Context, method, url string, header http.Header, body []byte) Reply {
+	return c.do(ctx, method, url, header, body, false)
+}
+
+func (c *Client) do(ctx context.Context, method, url string, header http.Header, body []byte, compress bool) Reply {
 	payload := body
-	gz := c.Gzip && len(body) > 0
+	gz := compress && len(body) > 0
 	var buf *bytes.Buffer
 	if gz {
 		buf = c.getBuf()

@@ -129,6 +129,7 @@ func Classify(r Reply) Result {
 // every item to delivered, rejected (with the destination's answer) or to be
 // retried.
 type Engine struct {
+	Name        string // "splunk_hec \"soc\"", for errors
 	Framing     Framing
 	MaxBytes    int
 	MaxEvents   int
@@ -152,20 +153,37 @@ type Outcome struct {
 	RetryReason string
 }
 
-// Apply records rejections on out and returns the error Process should
-// return: nil when everything not rejected was delivered, else a RetryError
-// naming exactly the records still to retry.
-func (o *Outcome) Apply(out *sdk.Batch, dest string) error {
+// Finish records the outcome's rejections on out (which may already hold
+// the output's own, such as records it could not encode), counts every
+// outcome, and returns the error Process should return: nil when everything
+// not rejected was delivered, else a RetryError naming exactly the records
+// still to retry.
+func (e *Engine) Finish(o *Outcome, out *sdk.Batch) error {
 	out.Rejected = append(out.Rejected, o.Rejected...)
+	if e.Stats != nil {
+		e.Stats.Sent.Add(int64(o.Delivered))
+		e.Stats.DeadLettered.Add(int64(len(out.Rejected)))
+		e.Stats.Retried.Add(int64(len(o.Retry)))
+	}
 	if len(o.Retry) == 0 {
 		return nil
 	}
 	sort.Ints(o.Retry)
 	return &sdk.RetryError{
-		Err:     fmt.Errorf("%s: %d records not delivered: %s", dest, len(o.Retry), o.RetryReason),
+		Err:     fmt.Errorf("%s: %d records not delivered: %s", e.Name, len(o.Retry), o.RetryReason),
 		After:   o.After,
 		Indices: o.Retry,
 	}
+}
+
+// Unconfirm turns delivered items back into retries: for destinations whose
+// 2xx is not yet the confirmation (HEC indexer acknowledgement).
+func (o *Outcome) Unconfirm(items []Item, reason string) {
+	o.Delivered -= len(items)
+	for _, it := range items {
+		o.Retry = append(o.Retry, it.Index)
+	}
+	o.RetryReason = reason
 }
 
 // Plan splits items into requests under the caps, greedily and in order, so
@@ -210,11 +228,6 @@ func (e *Engine) Deliver(ctx context.Context, items []Item) *Outcome {
 	}
 	close(next)
 	wg.Wait()
-	if e.Stats != nil {
-		e.Stats.Sent.Add(int64(out.o.Delivered))
-		e.Stats.DeadLettered.Add(int64(len(out.o.Rejected)))
-		e.Stats.Retried.Add(int64(len(out.o.Retry)))
-	}
 	return out.o
 }
 

@@ -175,7 +175,7 @@ func TestDeliverOverMutualTLSWithGzip(t *testing.T) {
 	e, stats := newEngine(t, srv, true)
 	e.MaxEvents = 7
 	out := e.Deliver(context.Background(), items(50, 20))
-	if out.Delivered != 50 || len(out.Retry) != 0 || len(out.Rejected) != 0 {
+	if out.Delivered != 50 || len(out.Retry) != 0 || len(out.Rejected) != 0 || e.Finish(out, &sdk.Batch{}) != nil {
 		t.Fatalf("outcome %+v", out)
 	}
 	if len(srv.stored) != 50 || len(srv.bodies) != 8 {
@@ -244,6 +244,10 @@ func TestDeliverBisectsToIsolateBadRows(t *testing.T) {
 	if !slices.Equal(rejected, []int{5, 6, 40}) || out.Delivered != 61 || len(srv.stored) != 61 {
 		t.Fatalf("rejected %v delivered %d stored %d", rejected, out.Delivered, len(srv.stored))
 	}
+	b := &sdk.Batch{}
+	if err := e.Finish(out, b); err != nil || len(b.Rejected) != 3 {
+		t.Fatalf("Finish = %v, %d rejected", err, len(b.Rejected))
+	}
 	if stats.Bisections.Load() == 0 || stats.DeadLettered.Load() != 3 || stats.Sent.Load() != 61 {
 		t.Errorf("counters %v", stats.Snapshot())
 	}
@@ -259,7 +263,7 @@ func TestDeliverHandsBackTransientFailuresWithRetryAfter(t *testing.T) {
 		t.Fatalf("outcome %+v", out)
 	}
 	b := &sdk.Batch{}
-	err := out.Apply(b, "test")
+	err := e.Finish(out, b)
 	var re *sdk.RetryError
 	if !errors.As(err, &re) || len(re.Indices) != 30 || re.After != time.Second || re.Indices[29] != 29 {
 		t.Fatalf("Apply = %v", err)
