@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sentinel-audit/sentinel/plugins/builtin"
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+func init() {
+	plugin := &cobra.Command{Use: "plugin", Hidden: true, Short: "Plugin process entry points (used by the host)"}
+	plugin.AddCommand(&cobra.Command{
+		Use:   "serve NAME",
+		Short: "Serve a bundled plugin over go-plugin; the host runs this, not people",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			for _, d := range builtin.All() {
+				if d.Name == args[0] {
+					sdk.Serve(d)
+					return nil
+				}
+			}
+			return fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", args[0])
+		},
+	})
+	root.AddCommand(plugin)
+}
