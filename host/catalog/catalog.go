@@ -36,7 +36,7 @@ type Catalog struct {
 	logger  hclog.Logger
 
 	// Stdout receives what plugins print (the stdout output); os.Stdout by default.
-	Stdout io.Writer
+	Stdout   io.Writer
 	mu       sync.Mutex
 	external map[string]*sdk.Definition // by path+hash
 }
