@@ -1,0 +1,441 @@
+package piitokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/buger/jsonparser"
+)
+
+// pathNode is one level of the configured body paths: "arguments" scans the
+// whole arguments value; "error.message" scans only message inside error.
+type pathNode struct {
+	children map[string]*pathNode
+	all      bool
+}
+
+func buildPaths(paths []string) *pathNode {
+	root := &pathNode{children: map[string]*pathNode{}}
+	for _, p := range paths {
+		n := root
+		for _, seg := range strings.Split(p, ".") {
+			c := n.children[seg]
+			if c == nil {
+				c = &pathNode{children: map[string]*pathNode{}}
+				n.children[seg] = c
+			}
+			n = c
+		}
+		n.all = true
+	}
+	return root
+}
+
+// edit replaces body[start:end] with repl.
+type edit struct {
+	start, end int
+	repl       []byte
+}
+
+const maxDepth = 128
+
+var errDepth = errors.New("JSON nested deeper than 128 levels")
+
+// walker parses one event body in a single pass, scans the string leaves
+// under the configured paths, and records edits; the body is rebuilt only
+// when a value changed, so events without findings keep their exact bytes.
+// It is reused across records to keep the hot path free of allocation.
+type walker struct {
+	det   *detector
+	rep   *replacer
+	paths *pathNode
+
+	body     []byte
+	edits    []edit
+	counts   [numKinds]int
+	found    []finding
+	unesc    []byte
+	text     []byte
+	piiStart int // value span of an existing top-level "pii" member
+	piiEnd   int
+	objEnd   int // offset of the top-level closing brace
+}
+
+// process returns the new body (the same slice when nothing changed) and
+// whether anything was found.
+func (w *walker) process(body []byte) ([]byte, bool, error) {
+	w.body, w.edits, w.counts = body, w.edits[:0], [numKinds]int{}
+	w.piiStart, w.piiEnd, w.objEnd = -1, -1, -1
+	pos := w.ws(0)
+	if pos >= len(body) || body[pos] != '{' {
+		return nil, false, errors.New("event body is not a JSON object")
+	}
+	end, err := w.object(pos, w.paths, false, kindNone, false, 0, true)
+	if err != nil {
+		return nil, false, err
+	}
+	if w.ws(end) != len(body) {
+		return nil, false, fmt.Errorf("unexpected data after the event object at offset %d", w.ws(end))
+	}
+	total := 0
+	for _, n := range w.counts {
+		total += n
+	}
+	if total == 0 {
+		return body, false, nil
+	}
+	return w.rebuild(), true, nil
+}
+
+func (w *walker) ws(i int) int {
+	for i < len(w.body) {
+		switch w.body[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func (w *walker) syntax(i int, want string) error {
+	if i >= len(w.body) {
+		return fmt.Errorf("invalid JSON: unexpected end, want %s", want)
+	}
+	return fmt.Errorf("invalid JSON at offset %d: want %s, got %q", i, want, w.body[i])
+}
+
+// value walks the value at i. node is the path level (nil once below every
+// configured path), scan says the value lies under a configured path, ctx is
+// the kind its key implies.
+func (w *walker) value(i int, node *pathNode, scan bool, ctx kind, noIP bool, depth int) (int, error) {
+	if i >= len(w.body) {
+		return i, w.syntax(i, "a value")
+	}
+	switch c := w.body[i]; c {
+	case '{':
+		return w.object(i, node, scan, ctx, noIP, depth+1, false)
+	case '[':
+		if depth+1 > maxDepth {
+			return i, errDepth
+		}
+		i = w.ws(i + 1)
+		if i < len(w.body) && w.body[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			if i, err = w.value(i, node, scan, ctx, noIP, depth+1); err != nil {
+				return i, err
+			}
+			i = w.ws(i)
+			if i < len(w.body) && w.body[i] == ',' {
+				i = w.ws(i + 1)
+				continue
+			}
+			if i < len(w.body) && w.body[i] == ']' {
+				return i + 1, nil
+			}
+			return i, w.syntax(i, "',' or ']'")
+		}
+	case '"':
+		end, esc, err := w.str(i)
+		if err == nil && scan {
+			err = w.leaf(i, end, esc, ctx, noIP)
+		}
+		return end, err
+	default:
+		j := i
+		for j < len(w.body) && (w.body[j] == '-' || w.body[j] == '+' || w.body[j] == '.' || is(w.body[j], cWord)) {
+			j++
+		}
+		if j == i {
+			return i, w.syntax(i, "a value")
+		}
+		return j, nil
+	}
+}
+
+func (w *walker) object(i int, node *pathNode, scan bool, ctx kind, noIP bool, depth int, top bool) (int, error) {
+	if depth > maxDepth {
+		return i, errDepth
+	}
+	i = w.ws(i + 1)
+	if i < len(w.body) && w.body[i] == '}' {
+		if top {
+			w.objEnd = i
+		}
+		return i + 1, nil
+	}
+	for {
+		if i >= len(w.body) || w.body[i] != '"' {
+			return i, w.syntax(i, "a member name")
+		}
+		kend, _, err := w.str(i)
+		if err != nil {
+			return i, err
+		}
+		key := w.body[i+1 : kend-1]
+		i = w.ws(kend)
+		if i >= len(w.body) || w.body[i] != ':' {
+			return i, w.syntax(i, "':'")
+		}
+		i = w.ws(i + 1)
+		var child *pathNode
+		childScan, childCtx, childNoIP := scan, ctx, noIP
+		if !scan && node != nil {
+			if child = node.children[string(key)]; child != nil && child.all {
+				childScan = true
+			}
+		}
+		if childScan {
+			if k := w.det.keys.lookup(key); k != kindNone {
+				childCtx = k
+			}
+			childNoIP = noIP || isVersionKey(key)
+		}
+		start := i
+		if i, err = w.value(i, child, childScan, childCtx, childNoIP, depth); err != nil {
+			return i, err
+		}
+		if top && string(key) == "pii" {
+			w.piiStart, w.piiEnd = start, i
+		}
+		i = w.ws(i)
+		if i < len(w.body) && w.body[i] == ',' {
+			i = w.ws(i + 1)
+			continue
+		}
+		if i < len(w.body) && w.body[i] == '}' {
+			if top {
+				w.objEnd = i
+			}
+			return i + 1, nil
+		}
+		return i, w.syntax(i, "',' or '}'")
+	}
+}
+
+// str returns the offset after the string starting at i and whether it holds escapes.
+func (w *walker) str(i int) (int, bool, error) {
+	esc := false
+	for j := i + 1; j < len(w.body); j++ {
+		switch w.body[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			return j + 1, esc, nil
+		}
+	}
+	return len(w.body), esc, errors.New("invalid JSON: unterminated string")
+}
+
+// leaf scans one string value (body[start:end], quotes included).
+func (w *walker) leaf(start, end int, esc bool, ctx kind, noIP bool) error {
+	raw := w.body[start+1 : end-1]
+	if len(raw) == 0 {
+		return nil
+	}
+	if esc {
+		u, err := jsonparser.Unescape(raw, w.unesc)
+		if err != nil {
+			return fmt.Errorf("invalid JSON string at offset %d: %w", start, err)
+		}
+		if len(u) == 0 {
+			return nil
+		}
+		if cap(u) > cap(w.unesc) {
+			w.unesc = u[:0]
+		}
+		raw = u
+	}
+	// The text aliases the body for the duration of this call only.
+	text := unsafe.String(&raw[0], len(raw))
+	fs := w.det.scan(text, noIP, w.found[:0])
+	if ctx != kindNone {
+		fs = applyContext(text, fs, ctx)
+	}
+	w.found = fs[:0]
+	if len(fs) == 0 {
+		return nil
+	}
+	changed := false
+	for _, f := range fs {
+		w.counts[f.kind]++
+		changed = changed || w.rep.actions[f.kind] != actKeep
+	}
+	if !changed {
+		return nil
+	}
+	out := w.text[:0]
+	last := 0
+	for _, f := range fs {
+		out = append(out, text[last:f.start]...)
+		out = w.rep.appendReplacement(out, f.kind, text[f.start:f.end], f.norm)
+		last = f.end
+	}
+	out = append(out, text[last:]...)
+	w.text = out[:0]
+	w.edits = append(w.edits, edit{start: start, end: end, repl: appendJSONString(nil, out)})
+	return nil
+}
+
+// applyContext: the key says what the value is. A secret key's value is a
+// secret whatever it looks like (unless a specific secret was recognized in
+// it); a personal-data key's value is that type unless the detectors already
+// found that type inside it.
+func applyContext(text string, fs []finding, ctx kind) []finding {
+	if trivialValue(strings.TrimSpace(text)) {
+		return fs
+	}
+	for _, f := range fs {
+		if (ctx.isSecret() && f.kind.isSecret()) || f.kind == ctx {
+			return fs
+		}
+	}
+	return append(fs[:0], finding{kind: ctx, start: 0, end: len(text), norm: normalizeWhole(ctx, text)})
+}
+
+// normalizeWhole gives a context-typed value the normal form its detector
+// would have produced, so "415-555-2671" under "phone" and "+1 415 555 2671"
+// in free text can still join.
+func normalizeWhole(k kind, v string) string {
+	switch k {
+	case kindEmail:
+		return strings.ToLower(strings.TrimSpace(v))
+	case kindSSN, kindCreditCard, kindPhone:
+		var b []byte
+		for i := 0; i < len(v); i++ {
+			if is(v[i], cDigit) || (k == kindPhone && v[i] == '+') {
+				b = append(b, v[i])
+			}
+		}
+		return string(b)
+	case kindIBAN:
+		return strings.ToUpper(strings.ReplaceAll(v, " ", ""))
+	}
+	return ""
+}
+
+// rebuild applies the edits and records the counts in the top-level "pii"
+// member, merged with counts an earlier stage left there.
+func (w *walker) rebuild() []byte {
+	edits := w.edits
+	pii := w.piiJSON()
+	if w.piiStart >= 0 {
+		edits = append(edits, edit{start: w.piiStart, end: w.piiEnd, repl: pii})
+	} else {
+		sep := ","
+		if j := w.lastNonSpace(w.objEnd); j >= 0 && w.body[j] == '{' {
+			sep = ""
+		}
+		ins := append([]byte(sep+`"pii":`), pii...)
+		edits = append(edits, edit{start: w.objEnd, end: w.objEnd, repl: ins})
+	}
+	sort.SliceStable(edits, func(a, b int) bool { return edits[a].start < edits[b].start })
+	size := len(w.body)
+	for _, e := range edits {
+		size += len(e.repl) - (e.end - e.start)
+	}
+	out := make([]byte, 0, size)
+	last := 0
+	for _, e := range edits {
+		out = append(out, w.body[last:e.start]...)
+		out = append(out, e.repl...)
+		last = e.end
+	}
+	out = append(out, w.body[last:]...)
+	w.edits = edits[:0]
+	return out
+}
+
+func (w *walker) lastNonSpace(i int) int {
+	for i--; i >= 0; i-- {
+		if c := w.body[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return -1
+}
+
+// piiJSON writes {"email":2,...} in canonical type order; counts from an
+// earlier "pii" member are added, and names this version does not know kept.
+func (w *walker) piiJSON() []byte {
+	merged := w.counts
+	var foreign map[string]int
+	if w.piiStart >= 0 {
+		var prev map[string]int
+		if json.Unmarshal(w.body[w.piiStart:w.piiEnd], &prev) == nil {
+			for name, n := range prev {
+				if k, ok := kindByName(name); ok {
+					merged[k] += n
+				} else {
+					if foreign == nil {
+						foreign = map[string]int{}
+					}
+					foreign[name] = n
+				}
+			}
+		}
+	}
+	w.counts = merged
+	out := []byte{'{'}
+	for k := kindEmail; k < numKinds; k++ {
+		if merged[k] == 0 {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = strconv.AppendQuote(out, k.String())
+		out = append(out, ':')
+		out = strconv.AppendInt(out, int64(merged[k]), 10)
+	}
+	names := make([]string, 0, len(foreign))
+	for name := range foreign {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, []byte(name))
+		out = append(out, ':')
+		out = strconv.AppendInt(out, int64(foreign[name]), 10)
+	}
+	return append(out, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString encodes s as a JSON string. Bytes are copied as they are
+// (the text came out of valid JSON), only quotes, backslashes and control
+// characters are escaped.
+func appendJSONString(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
