@@ -315,3 +315,14 @@ func errorFromPB(e *pb.Error) error {
 	}
 	return errors.New(e.Message)
 }
+
+// ServeGRPC registers def's plugin service on s, as Serve does inside a
+// plugin process; for test kits that run plugins over a real gRPC connection.
+func ServeGRPC(s *grpc.Server, def *Definition) error {
+	return (&grpcPlugin{def: def}).GRPCServer(nil, s)
+}
+
+// DialGRPC returns the host's Conn over an established gRPC connection.
+func DialGRPC(c *grpc.ClientConn) Conn {
+	return &grpcConn{client: pb.NewPluginClient(c)}
+}

@@ -135,6 +135,7 @@ func (w *worker) onTick(now time.Time) {
 	}
 	if len(w.inflight) > 0 && now.Sub(w.inflight[0].sent) > w.comp.Timeout.Std() {
 		w.p.logger.Error("plugin missed its batch deadline; restarting it", "component", w.comp.ID(), "timeout", w.comp.Timeout.Std())
+		w.inflight[0].env.attempts++ // a batch that hangs its plugin every time must not loop forever
 		w.sup.kill()
 		w.inflight[0].sent = now // one kill per deadline
 	}
@@ -188,6 +189,10 @@ func (w *worker) restart(ctx context.Context, why error) {
 	w.inflight = nil
 	now := time.Now()
 	for _, b := range replay {
+		if max := w.comp.Retry.MaxAttempts; max > 0 && b.env.attempts >= max {
+			w.fail(b.env, fmt.Errorf("gave up after %d attempts: %w", b.env.attempts, why))
+			continue
+		}
 		w.sendEnv(b.env, now)
 	}
 }
