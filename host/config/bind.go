@@ -46,7 +46,7 @@ func featureOff(plugin string) (string, bool) {
 // bind resolves plugins, decodes each block against its plugin's schema,
 // wires inputs (bypassing disabled filters), rejects cycles, and runs each
 // plugin's own validation.
-func (c *Config) bind(cat Catalog) hcl.Diagnostics {
+func (c *Config) bind(cat Catalog, hadErrors bool) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, comp := range c.Components {
 		def, err := cat.Lookup(comp.Kind, comp.Plugin, c)
@@ -71,11 +71,8 @@ func (c *Config) bind(cat Catalog) hcl.Diagnostics {
 			c.Bypassed = append(c.Bypassed, comp.ID())
 		}
 	}
-	if diags.HasErrors() {
-		return diags
-	}
 	diags = append(diags, c.wire()...)
-	if diags.HasErrors() {
+	if hadErrors || diags.HasErrors() {
 		return diags
 	}
 	for _, comp := range c.Components {

@@ -134,10 +134,12 @@ func LoadSource(path string, src []byte, cat Catalog) (*Config, hcl.Diagnostics)
 		return cfg, diags
 	}
 	diags = append(diags, cfg.decode(file.Body)...)
-	if diags.HasErrors() || cat == nil {
+	if cat == nil {
 		return cfg, diags
 	}
-	diags = append(diags, cfg.bind(cat)...)
+	// Bind even after errors, so that one run reports every problem; the
+	// plugins' own validation runs only on an otherwise clean config.
+	diags = append(diags, cfg.bind(cat, diags.HasErrors())...)
 	return cfg, diags
 }
 

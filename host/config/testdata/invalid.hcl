@@ -1,0 +1,25 @@
+input "src" "in" {
+  path    = "a.jsonl"
+  colour  = "blue"
+}
+
+filter "nosuch" "x" {
+  inputs = [input.src.in]
+}
+
+filter "tag" "a" {
+  inputs = [input.src.missing]
+  every  = "often"
+}
+
+filter "tag" "b" {
+  inputs = [input.src.in]
+  label  = "forbidden"
+  batch {
+    max_age = "soon"
+  }
+}
+
+output "sink" "out" {
+  inputs = [filter.tag.b]
+}
