@@ -1,0 +1,163 @@
+package integrity
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Point is where a chain stands after some entry: everything a verifier needs
+// to continue from there (given the seed), and nothing secret. Segment seals
+// carry it so verification can start after segments removed by retention.
+type Point struct {
+	Origin   string   `json:"origin"`
+	T0       int64    `json:"t0"`
+	EpochNS  int64    `json:"epoch_ns"`
+	NextSeq  uint64   `json:"next_seq"`
+	Prev     []byte   `json:"prev_mac"`
+	Epoch    uint64   `json:"epoch"`
+	Pos      uint64   `json:"pos"`
+	LastT    int64    `json:"last_t"`
+	TreeSize uint64   `json:"tree_size"`
+	Range    [][]byte `json:"range"`
+}
+
+// genesisEvent is the ev of a chain's first entry.
+type genesisEvent struct {
+	Origin  string `json:"origin"`
+	T0      int64  `json:"t0"`
+	EpochNS int64  `json:"epoch_ns"`
+}
+
+type epochSealEvent struct {
+	Epoch   uint64 `json:"epoch"`
+	Entries uint64 `json:"entries"`
+}
+
+// Chain is the signer's side: it turns event bytes into entry lines, keeps
+// the Merkle tree over them and signs checkpoints.
+type Chain struct {
+	p    Point
+	prev [32]byte
+	r    Ratchet
+	h    *hmacer
+	tree *Tree
+}
+
+// chainState is the persisted form: the point plus the ratchet's keys.
+type chainState struct {
+	Point   Point   `json:"point"`
+	Ratchet Ratchet `json:"ratchet"`
+}
+
+// NewChain starts a chain whose genesis entry is written with the first
+// event. Epochs are epoch long and start at now.
+func NewChain(seed []byte, origin string, epoch time.Duration, now time.Time) (*Chain, error) {
+	if epoch <= 0 {
+		return nil, errors.New("epoch must be positive")
+	}
+	r, err := NewRatchet(seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Chain{
+		p:    Point{Origin: origin, T0: now.UnixNano(), EpochNS: int64(epoch), LastT: now.UnixNano()},
+		r:    r,
+		h:    newHMACer(),
+		tree: NewTree(),
+	}, nil
+}
+
+// RestoreChain reads a chain persisted by MarshalState.
+func RestoreChain(state []byte) (*Chain, error) {
+	var st chainState
+	if err := json.Unmarshal(state, &st); err != nil {
+		return nil, fmt.Errorf("chain state: %w", err)
+	}
+	tree, err := TreeFrom(st.Point.TreeSize, st.Point.Range)
+	if err != nil {
+		return nil, fmt.Errorf("chain state: %w", err)
+	}
+	c := &Chain{p: st.Point, r: st.Ratchet, h: newHMACer(), tree: tree}
+	if len(st.Point.Prev) == 32 {
+		copy(c.prev[:], st.Point.Prev)
+	}
+	return c, nil
+}
+
+// MarshalState is the chain's durable state, holding the current entry key
+// and next epoch root (never an already-used key).
+func (c *Chain) MarshalState() []byte {
+	b, _ := json.Marshal(chainState{Point: c.Point(), Ratchet: c.r})
+	return b
+}
+
+// Point is the chain's current position.
+func (c *Chain) Point() Point {
+	p := c.p
+	p.Prev = append([]byte(nil), c.prev[:]...)
+	p.Epoch, p.Pos = c.r.Epoch, c.r.Pos
+	p.TreeSize, p.Range = c.tree.Size(), c.tree.Hashes()
+	return p
+}
+
+// Origin names the log in its checkpoints.
+func (c *Chain) Origin() string { return c.p.Origin }
+
+// Size is the number of entries written.
+func (c *Chain) Size() uint64 { return c.tree.Size() }
+
+func (c *Chain) epochOf(t int64) uint64 {
+	if t <= c.p.T0 {
+		return 0
+	}
+	return uint64((t - c.p.T0) / c.p.EpochNS)
+}
+
+// append signs one entry at the ratchet's position and emits its line.
+func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
+	e := Entry{Seq: c.p.NextSeq, Epoch: c.r.Epoch, T: t, Kind: kind, Event: ev}
+	computeMAC(c.h, &e.MAC, &c.r.EntryKey, &e, &c.prev)
+	line := AppendEntryLine(make([]byte, 0, len(ev)+120), &e)
+	c.tree.Append(line)
+	c.prev = e.MAC
+	c.p.NextSeq++
+	c.p.LastT = t
+	c.r.StepEntry(c.h)
+	emit(line)
+}
+
+// Advance writes the genesis entry if none yet, and a seal for every epoch
+// that ended before now, so that no epoch goes unsealed even when idle.
+func (c *Chain) Advance(now time.Time, emit func([]byte)) {
+	if c.p.NextSeq == 0 {
+		ev, _ := json.Marshal(genesisEvent{Origin: c.p.Origin, T0: c.p.T0, EpochNS: c.p.EpochNS})
+		c.append(KindGenesis, c.p.T0, ev, emit)
+	}
+	t := max(now.UnixNano(), c.p.LastT)
+	for target := c.epochOf(t); c.r.Epoch < target; {
+		ev, _ := json.Marshal(epochSealEvent{Epoch: c.r.Epoch, Entries: c.r.Pos})
+		end := c.p.T0 + int64(c.r.Epoch+1)*c.p.EpochNS - 1
+		c.append(KindEpochSeal, max(end, c.p.LastT), ev, emit)
+		c.r.StepEpoch(c.h)
+	}
+}
+
+// Sign writes ev (an event's exact JSON bytes) as the next entry, after any
+// genesis and epoch seals that are due.
+func (c *Chain) Sign(now time.Time, ev []byte, emit func([]byte)) {
+	c.Advance(now, emit)
+	c.append(KindEvent, max(now.UnixNano(), c.p.LastT), ev, emit)
+}
+
+// Checkpoint signs the current tree and returns the stored checkpoint line.
+func (c *Chain) Checkpoint(s note.Signer) ([]byte, error) {
+	signed, err := SignCheckpoint(Checkpoint{Origin: c.p.Origin, Size: c.tree.Size(), Root: c.tree.Root()}, s)
+	if err != nil {
+		return nil, err
+	}
+	return AppendCheckpointLine(nil, signed), nil
+}

@@ -1,0 +1,100 @@
+package fieldcrypt
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Prefix starts every encrypted field value: `$enc:v1.<kid>.<base64url>`,
+// where the payload is nonce ‖ ciphertext ‖ tag and the plaintext is the
+// field's original JSON value, so numbers and objects round-trip with type.
+const Prefix = "$enc:"
+
+const version = "v1"
+
+// ErrCorrupt means an encrypted value does not parse or does not
+// authenticate: modified, moved to another field or event, or under a
+// different key with the same id.
+var ErrCorrupt = errors.New("ciphertext corrupt or not for this field and event")
+
+// aad binds the format version, key id, event id and field path, so a
+// ciphertext cut from one field or event and pasted into another fails.
+func aad(dst []byte, kid, eventID, path string) []byte {
+	dst = append(dst, "sentinel/enc/v1\x00"...)
+	for _, s := range [...]string{version, kid, eventID, path} {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+// AppendEncrypted appends the JSON string "$enc:v1.<kid>.<payload>" for the
+// JSON value plain of field path in event eventID, under the subject's key
+// (or the shared key when subject is empty).
+func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path string) ([]byte, error) {
+	d, err := kr.keyFor(subject)
+	if err != nil {
+		return dst, err
+	}
+	var abuf [128]byte
+	ad := aad(abuf[:0], d.kid, eventID, path)
+	var sbuf [512]byte
+	sealed := d.aead.Seal(sbuf[:0], nil, plain, ad)
+	dst = append(dst, '"')
+	dst = append(dst, Prefix...)
+	dst = append(dst, version...)
+	dst = append(dst, '.')
+	dst = append(dst, d.kid...)
+	dst = append(dst, '.')
+	dst = base64.RawURLEncoding.AppendEncode(dst, sealed)
+	return append(dst, '"'), nil
+}
+
+// IsEncrypted reports whether a decoded JSON string is an encrypted field.
+func IsEncrypted(s string) bool { return strings.HasPrefix(s, Prefix) }
+
+// KeyID returns the key id named by an encrypted value.
+func KeyID(s string) (string, error) {
+	_, kid, _, err := split(s)
+	return kid, err
+}
+
+func split(s string) (ver, kid, payload string, err error) {
+	if !strings.HasPrefix(s, Prefix) {
+		return "", "", "", fmt.Errorf("not an encrypted value: %w", ErrCorrupt)
+	}
+	parts := strings.SplitN(s[len(Prefix):], ".", 3)
+	if len(parts) != 3 {
+		return "", "", "", fmt.Errorf("malformed encrypted value: %w", ErrCorrupt)
+	}
+	if parts[0] != version {
+		return "", "", "", fmt.Errorf("unsupported encryption format %q: %w", parts[0], ErrCorrupt)
+	}
+	return parts[0], parts[1], parts[2], nil
+}
+
+// Decrypt returns the JSON value hidden in an encrypted value of field path
+// in event eventID. Errors never contain plaintext.
+func (kr *Keyring) Decrypt(s, eventID, path string) ([]byte, error) {
+	_, kid, payload, err := split(s)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: bad base64: %w", kid, ErrCorrupt)
+	}
+	d, err := kr.lookup(kid)
+	if err != nil {
+		return nil, err
+	}
+	var abuf [128]byte
+	plain, err := d.aead.Open(nil, nil, sealed, aad(abuf[:0], kid, eventID, path))
+	if err != nil {
+		return nil, fmt.Errorf("key %s, field %s: %w", kid, path, ErrCorrupt)
+	}
+	return plain, nil
+}

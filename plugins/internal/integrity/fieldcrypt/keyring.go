@@ -1,0 +1,354 @@
+package fieldcrypt
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// KeyringDir is the keyring's directory inside a key directory.
+const KeyringDir = "keyring"
+
+// kekFile holds the local key-encryption key that wraps every DEK file.
+const kekFile = "kek.key"
+
+// DefaultRotateAfter is the number of encryptions after which a data key is
+// retired for a fresh one: 2^30, a quarter of the 2^32 random-nonce limit of
+// AES-GCM, so a nonce collision stays far below 2^-32.
+const DefaultRotateAfter = 1 << 30
+
+// KEK wraps and unwraps data keys. The local implementation keeps a key file
+// next to the keyring; a KMS (Vault transit, AWS KMS) plugs in here, off the
+// hot path because unwrapped DEKs are cached for the life of the process.
+type KEK interface {
+	Name() string
+	Wrap(ctx context.Context, dek, aad []byte) ([]byte, error)
+	Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error)
+}
+
+// LocalKEK is a KEK held in a local file, AES-256-GCM with a random nonce.
+type LocalKEK struct{ aead cipher.AEAD }
+
+// NewLocalKEK builds a local KEK from a 32-byte key.
+func NewLocalKEK(key []byte) (*LocalKEK, error) {
+	a, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	return &LocalKEK{aead: a}, nil
+}
+
+func (k *LocalKEK) Name() string { return "local" }
+
+func (k *LocalKEK) Wrap(_ context.Context, dek, aad []byte) ([]byte, error) {
+	return k.aead.Seal(nil, nil, dek, aad), nil
+}
+
+func (k *LocalKEK) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, error) {
+	dek, err := k.aead.Open(nil, nil, wrapped, aad)
+	if err != nil {
+		return nil, errors.New("unwrap data key: wrong key-encryption key or corrupt key file")
+	}
+	return dek, nil
+}
+
+// keyFile is one DEK on disk: keyring/<kid>.json.
+type keyFile struct {
+	Version int    `json:"v"`
+	KID     string `json:"kid"`
+	KEK     string `json:"kek"`
+	Wrapped string `json:"wrapped"`
+	// Subject is the SHA-256 of the data subject the key belongs to, empty for
+	// the shared key; the subject itself is not stored.
+	Subject string    `json:"subject,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+type dek struct {
+	kid     string
+	aead    cipher.AEAD
+	subject string
+}
+
+// Keyring holds the data keys of one key directory (or of one raw key) in
+// memory. It is safe for concurrent use.
+type Keyring struct {
+	mu          sync.Mutex
+	dir         string // keyring directory; empty in raw-key mode
+	kek         KEK
+	raw         []byte // raw-key mode: DEK = HKDF(raw, kid)
+	keys        map[string]*dek
+	subjects    map[string]string // subject hash -> kid
+	active      *dek
+	activeUses  uint64
+	RotateAfter uint64
+}
+
+// ErrUnknownKey means a ciphertext names a key the keyring does not hold:
+// never created here, or destroyed (crypto-shredded).
+var ErrUnknownKey = errors.New("unknown or destroyed key")
+
+// CreateKeyring makes a fresh keyring directory under keyDir with a local KEK
+// and one shared data key.
+func CreateKeyring(keyDir string) error {
+	dir := filepath.Join(keyDir, KeyringDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create keyring: %w", err)
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	if err := WriteSecretFile(filepath.Join(dir, kekFile), []byte(hex.EncodeToString(kek)+"\n")); err != nil {
+		return err
+	}
+	kr, err := OpenKeyring(keyDir)
+	if err != nil {
+		return err
+	}
+	_, err = kr.newKey("")
+	return err
+}
+
+// OpenKeyring loads keyDir/keyring with its local KEK.
+func OpenKeyring(keyDir string) (*Keyring, error) {
+	dir := filepath.Join(keyDir, KeyringDir)
+	kekKey, err := ReadKeyFile(filepath.Join(dir, kekFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no keyring in %s (create one with `sentinel keygen --out %s`)", keyDir, keyDir)
+		}
+		return nil, err
+	}
+	kek, err := NewLocalKEK(kekKey)
+	if err != nil {
+		return nil, err
+	}
+	return OpenKeyringWith(dir, kek)
+}
+
+// OpenKeyringWith loads every DEK file in dir, unwrapping with kek.
+func OpenKeyringWith(dir string, kek KEK) (*Keyring, error) {
+	kr := &Keyring{dir: dir, kek: kek, keys: map[string]*dek{}, subjects: map[string]string{}, RotateAfter: DefaultRotateAfter}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open keyring: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("open keyring: %w", err)
+		}
+		var kf keyFile
+		if err := json.Unmarshal(b, &kf); err != nil {
+			return nil, fmt.Errorf("open keyring: key file %s: %w", e.Name(), err)
+		}
+		wrapped, err := base64.RawURLEncoding.DecodeString(kf.Wrapped)
+		if err != nil {
+			return nil, fmt.Errorf("open keyring: key file %s: bad wrapped key", e.Name())
+		}
+		key, err := kek.Unwrap(context.Background(), wrapped, []byte("sentinel/dek/v1\x00"+kf.KID))
+		if err != nil {
+			return nil, fmt.Errorf("open keyring: key %s: %w", kf.KID, err)
+		}
+		a, err := newAEAD(key)
+		if err != nil {
+			return nil, err
+		}
+		kr.keys[kf.KID] = &dek{kid: kf.KID, aead: a, subject: kf.Subject}
+		if kf.Subject != "" {
+			kr.subjects[kf.Subject] = kf.KID
+		}
+	}
+	return kr, nil
+}
+
+// NewRawKeyring builds a keyring from one configured 32-byte key: every data
+// key is derived from it and its key id, so rotation needs no storage.
+// Per-subject keys need a keyring directory (they must be deletable).
+func NewRawKeyring(raw []byte) (*Keyring, error) {
+	if len(raw) != 32 {
+		return nil, errors.New("raw key must be 32 bytes")
+	}
+	return &Keyring{raw: append([]byte(nil), raw...), keys: map[string]*dek{}, subjects: map[string]string{}, RotateAfter: DefaultRotateAfter}, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("aes key: %w", err)
+	}
+	a, err := cipher.NewGCMWithRandomNonce(block)
+	if err != nil {
+		return nil, fmt.Errorf("aes-gcm: %w", err)
+	}
+	return a, nil
+}
+
+var kidEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newKID() string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return strings.ToLower(kidEncoding.EncodeToString(b))
+}
+
+// SubjectHash names a subject in the keyring without storing it.
+func SubjectHash(subject string) string {
+	h := sha256.Sum256([]byte("sentinel/subject/v1\x00" + subject))
+	return hex.EncodeToString(h[:])
+}
+
+// newKey creates and, in directory mode, persists a data key.
+func (kr *Keyring) newKey(subject string) (*dek, error) {
+	kid := newKID()
+	var key []byte
+	if kr.raw != nil {
+		if subject != "" {
+			return nil, errors.New("per-subject keys need a keyring directory (keys = DIR), not a raw key")
+		}
+		k, err := hkdf.Key(sha256.New, kr.raw, nil, "sentinel/enc/v1/dek/"+kid, 32)
+		if err != nil {
+			return nil, fmt.Errorf("derive data key: %w", err)
+		}
+		key = k
+	} else {
+		key = make([]byte, 32)
+		rand.Read(key)
+		wrapped, err := kr.kek.Wrap(context.Background(), key, []byte("sentinel/dek/v1\x00"+kid))
+		if err != nil {
+			return nil, fmt.Errorf("wrap data key: %w", err)
+		}
+		kf := keyFile{Version: 1, KID: kid, KEK: kr.kek.Name(), Wrapped: base64.RawURLEncoding.EncodeToString(wrapped), Created: time.Now().UTC()}
+		if subject != "" {
+			kf.Subject = SubjectHash(subject)
+		}
+		b, _ := json.Marshal(kf)
+		if err := WriteSecretFile(filepath.Join(kr.dir, kid+".json"), b); err != nil {
+			return nil, err
+		}
+	}
+	a, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	d := &dek{kid: kid, aead: a}
+	kr.keys[kid] = d
+	if subject != "" {
+		d.subject = SubjectHash(subject)
+		kr.subjects[d.subject] = kid
+	}
+	return d, nil
+}
+
+// lookup finds the AEAD for kid, deriving it in raw-key mode.
+func (kr *Keyring) lookup(kid string) (*dek, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if d, ok := kr.keys[kid]; ok {
+		return d, nil
+	}
+	if kr.raw != nil && validKID(kid) {
+		k, err := hkdf.Key(sha256.New, kr.raw, nil, "sentinel/enc/v1/dek/"+kid, 32)
+		if err != nil {
+			return nil, err
+		}
+		a, err := newAEAD(k)
+		if err != nil {
+			return nil, err
+		}
+		d := &dek{kid: kid, aead: a}
+		kr.keys[kid] = d
+		return d, nil
+	}
+	return nil, fmt.Errorf("key %q: %w", kid, ErrUnknownKey)
+}
+
+func validKID(kid string) bool {
+	if len(kid) < 4 || len(kid) > 32 {
+		return false
+	}
+	for _, c := range kid {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// keyFor returns the key to encrypt with: the subject's own key (created on
+// first use) or the shared key, rotated after RotateAfter uses. A fresh shared
+// key is made at each start, so use counts never outlive the process.
+func (kr *Keyring) keyFor(subject string) (*dek, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if subject != "" {
+		h := SubjectHash(subject)
+		if kid, ok := kr.subjects[h]; ok {
+			return kr.keys[kid], nil
+		}
+		return kr.newKey(subject)
+	}
+	if kr.active == nil || kr.activeUses >= kr.RotateAfter {
+		d, err := kr.newKey("")
+		if err != nil {
+			return nil, err
+		}
+		kr.active, kr.activeUses = d, 0
+	}
+	kr.activeUses++
+	return kr.active, nil
+}
+
+// ActiveKID is the id of the shared key currently encrypting, if any.
+func (kr *Keyring) ActiveKID() string {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if kr.active == nil {
+		return ""
+	}
+	return kr.active.kid
+}
+
+// Len is the number of data keys held.
+func (kr *Keyring) Len() int {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	return len(kr.keys)
+}
+
+// Shred destroys the subject's key file, making every field encrypted for
+// that subject unreadable. It returns the destroyed key id.
+func (kr *Keyring) Shred(subject string) (string, error) {
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if kr.dir == "" {
+		return "", errors.New("shred needs a keyring directory")
+	}
+	h := SubjectHash(subject)
+	kid, ok := kr.subjects[h]
+	if !ok {
+		return "", fmt.Errorf("no key for that subject")
+	}
+	if err := os.Remove(filepath.Join(kr.dir, kid+".json")); err != nil {
+		return "", fmt.Errorf("shred: %w", err)
+	}
+	delete(kr.subjects, h)
+	delete(kr.keys, kid)
+	return kid, nil
+}

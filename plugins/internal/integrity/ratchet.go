@@ -1,0 +1,142 @@
+// Package integrity is Sentinel's tamper evidence: a forward-secure HMAC
+// chain over every stored entry, an RFC 6962 Merkle tree over the same lines
+// with Ed25519-signed checkpoints in the C2SP signed-note format, and the
+// verifier that names the first bad entry and the kind of alteration.
+//
+// # What is guaranteed
+//
+// The chain seed S (keygen's chain.seed) derives a two-level ratchet:
+//
+//	E_0      = HKDF-SHA256(S, "sentinel/v1/epoch0")
+//	E_{e+1}  = HMAC(E_e, "epoch-next")
+//	k_{e,0}  = HMAC(E_e, "entry-0")
+//	k_{e,j+1}= HMAC(k_{e,j}, "entry-next")
+//
+// On entering epoch e the signer computes k_{e,0} and E_{e+1} and erases E_e;
+// after each entry it replaces k_{e,j} by k_{e,j+1}. A host compromised at
+// time t therefore holds only keys for positions not yet used: it cannot
+// recompute the MAC of any entry written before t, so it cannot modify,
+// insert, reorder or delete such entries, nor re-sign them with a later key,
+// without the verifier (who holds S) noticing. Every epoch ends with an epoch
+// seal entry, even when empty, and every entry's epoch must match its
+// timestamp, closing the journald CVE-2023-31438/31439 class.
+//
+// Not guaranteed: entries written after the compromise; the deletion of the
+// newest entries together with every later trace (truncating the tail of the
+// store and of checkpoints.log), which only an off-host copy of checkpoints
+// (an anchor) reveals; secure erasure on SSDs and journaling filesystems,
+// which is best effort. The Ed25519 checkpoint key is long-lived: the public
+// layer lets anyone without S verify, but is not itself forward-secure.
+package integrity
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"hash"
+)
+
+// hmacer computes HMAC-SHA256 with 32-byte keys without allocating: the two
+// digests are reused and the pads are built per key.
+type hmacer struct {
+	inner, outer hash.Hash
+	pad          [64]byte
+	key          [32]byte
+	sum          [32]byte
+}
+
+func newHMACer() *hmacer { return &hmacer{inner: sha256.New(), outer: sha256.New()} }
+
+func (h *hmacer) begin(key *[32]byte) {
+	h.key = *key
+	for i := range h.pad {
+		h.pad[i] = 0x36
+	}
+	for i, b := range key {
+		h.pad[i] ^= b
+	}
+	h.inner.Reset()
+	h.inner.Write(h.pad[:])
+}
+
+func (h *hmacer) write(p []byte) { h.inner.Write(p) }
+
+func (h *hmacer) finish(out *[32]byte) {
+	h.inner.Sum(h.sum[:0])
+	for i := range h.pad {
+		h.pad[i] = 0x5c
+	}
+	for i, b := range h.key {
+		h.pad[i] ^= b
+	}
+	h.outer.Reset()
+	h.outer.Write(h.pad[:])
+	h.outer.Write(h.sum[:])
+	h.outer.Sum(out[:0])
+}
+
+func (h *hmacer) mac(out, key *[32]byte, label string) {
+	h.begin(key)
+	h.inner.Write([]byte(label))
+	h.finish(out)
+}
+
+// Ratchet is the position of the key schedule: epoch, entry index within the
+// epoch, the key for that entry and the next epoch's root. It never holds the
+// current epoch's root, so used entry keys cannot be recomputed from it.
+type Ratchet struct {
+	Epoch     uint64   `json:"epoch"`
+	Pos       uint64   `json:"pos"`
+	EntryKey  [32]byte `json:"entry_key"`
+	NextEpoch [32]byte `json:"next_epoch"`
+}
+
+// NewRatchet starts the schedule at epoch 0, entry 0.
+func NewRatchet(seed []byte) (Ratchet, error) {
+	e0, err := hkdf.Key(sha256.New, seed, nil, "sentinel/v1/epoch0", 32)
+	if err != nil {
+		return Ratchet{}, err
+	}
+	var r Ratchet
+	var root [32]byte
+	copy(root[:], e0)
+	r.enter(newHMACer(), &root)
+	clear(e0)
+	return r, nil
+}
+
+func (r *Ratchet) enter(h *hmacer, root *[32]byte) {
+	h.mac(&r.EntryKey, root, "entry-0")
+	h.mac(&r.NextEpoch, root, "epoch-next")
+	clear(root[:])
+	r.Pos = 0
+}
+
+// StepEntry moves to the next entry's key and erases the used one.
+func (r *Ratchet) StepEntry(h *hmacer) {
+	h.mac(&r.EntryKey, &r.EntryKey, "entry-next")
+	r.Pos++
+}
+
+// StepEpoch moves to entry 0 of the next epoch, erasing this epoch's keys.
+func (r *Ratchet) StepEpoch(h *hmacer) {
+	root := r.NextEpoch
+	r.enter(h, &root)
+	r.Epoch++
+}
+
+// Seek returns the ratchet at (epoch, pos) from the seed: the verifier's way
+// in, epoch+pos HMACs.
+func Seek(seed []byte, epoch, pos uint64) (Ratchet, error) {
+	r, err := NewRatchet(seed)
+	if err != nil {
+		return r, err
+	}
+	h := newHMACer()
+	for r.Epoch < epoch {
+		r.StepEpoch(h)
+	}
+	for r.Pos < pos {
+		r.StepEntry(h)
+	}
+	return r, nil
+}

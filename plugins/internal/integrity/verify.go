@@ -1,0 +1,347 @@
+package integrity
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Kind names what was done to a store.
+type Kind string
+
+// The kinds of alteration the verifier names.
+const (
+	Modified          Kind = "modified"
+	Deleted           Kind = "deleted"
+	Inserted          Kind = "inserted"
+	Reordered         Kind = "reordered"
+	TruncatedTail     Kind = "truncated_tail"
+	MissingSegment    Kind = "missing_segment"
+	ReplacedSegment   Kind = "replaced_segment"
+	ForgedCheckpoint  Kind = "forged_checkpoint"
+	InvalidCheckpoint Kind = "invalid_checkpoint"
+	KeyOutsideEpoch   Kind = "key_outside_epoch"
+)
+
+// Finding is one detected alteration, located as precisely as possible.
+type Finding struct {
+	Kind    Kind   `json:"kind"`
+	Segment int    `json:"segment,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Seq     uint64 `json:"seq"`
+	HasSeq  bool   `json:"-"`
+	Detail  string `json:"detail"`
+}
+
+func (f Finding) String() string {
+	loc := ""
+	if f.Segment > 0 {
+		loc = fmt.Sprintf(" segment %d line %d", f.Segment, f.Line)
+	} else if f.Line > 0 {
+		loc = fmt.Sprintf(" line %d", f.Line)
+	}
+	if f.HasSeq {
+		loc += fmt.Sprintf(" seq %d", f.Seq)
+	}
+	return fmt.Sprintf("%s:%s: %s", f.Kind, loc, f.Detail)
+}
+
+// Pos locates a line: segment number (0 for a plain file) and 1-based line.
+type Pos struct{ Segment, Line int }
+
+// Verifier checks a stream of stored lines. With the seed it checks every
+// entry's MAC chain and epochs; with a public key it checks every checkpoint
+// against the Merkle tree of the entries before it. Feed lines in order, then
+// call Finish.
+type Verifier struct {
+	seed []byte
+	pub  note.Verifier
+
+	p       Point
+	prev    [32]byte
+	r       Ratchet
+	h       *hmacer
+	tree    *Tree
+	started bool
+
+	findings []Finding
+	pending  *pending
+	stopped  bool
+
+	wantRoots map[uint64][]byte
+
+	// Counts for the summary.
+	Entries, Events, EpochSeals, Checkpoints uint64
+	lastCkpt                                 uint64
+}
+
+// pending is a chain anomaly whose kind is decided by the entries after it.
+type pending struct {
+	pos       Pos
+	seq, want uint64
+	prevLine  []byte
+	line      []byte
+	macBad    bool
+	after     []uint64
+}
+
+const lookahead = 8
+
+// NewVerifier builds a verifier; seed and pub may each be nil, not both.
+func NewVerifier(seed []byte, pub note.Verifier) (*Verifier, error) {
+	if seed == nil && pub == nil {
+		return nil, errors.New("verify needs the chain seed (--keys) or the public key (--pub)")
+	}
+	v := &Verifier{seed: seed, pub: pub, h: newHMACer(), tree: NewTree(), wantRoots: map[uint64][]byte{}}
+	if seed != nil {
+		r, err := NewRatchet(seed)
+		if err != nil {
+			return nil, err
+		}
+		v.r = r
+	}
+	return v, nil
+}
+
+// Resume starts verification at a chain point (from the seal of the last
+// segment removed by retention) instead of at the genesis entry.
+func (v *Verifier) Resume(p Point) error {
+	tree, err := TreeFrom(p.TreeSize, p.Range)
+	if err != nil {
+		return err
+	}
+	if v.seed != nil {
+		r, err := Seek(v.seed, p.Epoch, p.Pos)
+		if err != nil {
+			return err
+		}
+		v.r = r
+	}
+	v.p, v.tree, v.started = p, tree, true
+	copy(v.prev[:], p.Prev)
+	return nil
+}
+
+// Want asks for the tree root at size, to check a checkpoint kept elsewhere.
+func (v *Verifier) Want(size uint64) { v.wantRoots[size] = nil }
+
+// RootAt returns a root asked for with Want, once the stream reached it.
+func (v *Verifier) RootAt(size uint64) ([]byte, bool) {
+	r := v.wantRoots[size]
+	return r, r != nil
+}
+
+// Size is the number of entries fed so far.
+func (v *Verifier) Size() uint64 { return v.tree.Size() }
+
+// Report adds a finding (used by the store layer for segment-level problems).
+func (v *Verifier) Report(f Finding) {
+	v.settle()
+	v.findings = append(v.findings, f)
+	v.stopped = true
+}
+
+// Halted reports whether a finding has been made; nothing after it counts.
+func (v *Verifier) Halted() bool { return v.stopped }
+
+// Stopped reports whether a finding ended chain checking.
+func (v *Verifier) Stopped() bool { return v.stopped || v.pending != nil }
+
+// Entry feeds one entry line.
+func (v *Verifier) Entry(pos Pos, line []byte) {
+	var e Entry
+	if err := ParseEntryLine(line, &e); err != nil {
+		if v.pending != nil {
+			v.settle()
+		}
+		if !v.stopped {
+			v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Detail: "entry line is not well formed (altered bytes)"})
+		}
+		return
+	}
+	v.Entries++
+	v.tree.Append(line)
+	if r, ok := v.wantRoots[v.tree.Size()]; ok && r == nil {
+		v.wantRoots[v.tree.Size()] = v.tree.Root()
+	}
+	if v.pending != nil {
+		v.pending.after = append(v.pending.after, e.Seq)
+		if len(v.pending.after) >= lookahead {
+			v.settle()
+		}
+		return
+	}
+	if v.stopped {
+		return
+	}
+	switch e.Kind {
+	case KindEvent:
+		v.Events++
+	case KindEpochSeal:
+		v.EpochSeals++
+	}
+	if !v.started {
+		if e.Kind != KindGenesis || e.Seq != 0 {
+			v.Report(Finding{Kind: Deleted, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true,
+				Detail: "the chain does not start with its genesis entry: the first entries are missing"})
+			return
+		}
+		var g genesisEvent
+		if err := json.Unmarshal(e.Event, &g); err != nil || g.EpochNS <= 0 {
+			v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: "genesis entry unreadable"})
+			return
+		}
+		v.p = Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, LastT: g.T0}
+		v.started = true
+	}
+	if want := v.epochOf(e.T); e.Epoch != want {
+		v.Report(Finding{Kind: KeyOutsideEpoch, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true,
+			Detail: fmt.Sprintf("entry signed in epoch %d but its time falls in epoch %d", e.Epoch, want)})
+		return
+	}
+	if e.Seq != v.p.NextSeq {
+		v.pending = &pending{pos: pos, seq: e.Seq, want: v.p.NextSeq, line: append([]byte(nil), line...)}
+		return
+	}
+	if v.seed != nil {
+		if e.Epoch != v.r.Epoch {
+			v.Report(Finding{Kind: KeyOutsideEpoch, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true,
+				Detail: fmt.Sprintf("entry claims epoch %d where the chain is in epoch %d (a later key re-signed it, or an epoch seal is missing)", e.Epoch, v.r.Epoch)})
+			return
+		}
+		var mac [32]byte
+		computeMAC(v.h, &mac, &v.r.EntryKey, &e, &v.prev)
+		if !hmac.Equal(mac[:], e.MAC[:]) {
+			v.pending = &pending{pos: pos, seq: e.Seq, want: v.p.NextSeq, line: append([]byte(nil), line...), macBad: true}
+			return
+		}
+	}
+	if e.T < v.p.LastT {
+		v.Report(Finding{Kind: Reordered, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: "entry time goes backwards"})
+		return
+	}
+	v.prev = e.MAC
+	v.p.NextSeq++
+	v.p.LastT = e.T
+	if e.Kind == KindEpochSeal {
+		var s epochSealEvent
+		if err := json.Unmarshal(e.Event, &s); err != nil || s.Epoch != e.Epoch || (v.seed != nil && s.Entries != v.r.Pos) {
+			v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: "epoch seal does not match its epoch"})
+			return
+		}
+	}
+	if v.seed != nil {
+		v.r.StepEntry(v.h)
+		if e.Kind == KindEpochSeal {
+			v.r.StepEpoch(v.h)
+		}
+	} else if e.Kind == KindEpochSeal {
+		v.r.Epoch++
+	}
+}
+
+func (v *Verifier) epochOf(t int64) uint64 {
+	if t <= v.p.T0 {
+		return 0
+	}
+	return uint64((t - v.p.T0) / v.p.EpochNS)
+}
+
+// settle classifies a pending anomaly from the sequence numbers after it.
+func (v *Verifier) settle() {
+	pd := v.pending
+	if pd == nil {
+		return
+	}
+	v.pending = nil
+	f := Finding{Segment: pd.pos.Segment, Line: pd.pos.Line, Seq: pd.seq, HasSeq: true}
+	removalFixes := len(pd.after) > 0
+	for i, s := range pd.after {
+		if s != pd.want+uint64(i) {
+			removalFixes = false
+			break
+		}
+	}
+	switch {
+	case pd.macBad && len(pd.after) > 0 && pd.after[0] == pd.seq:
+		f.Kind, f.Detail = Inserted, "a forged entry was inserted before the genuine entry with the same sequence number"
+	case pd.macBad:
+		f.Kind, f.Detail = Modified, "MAC mismatch: the entry's bytes were altered"
+	case removalFixes:
+		f.Kind, f.Detail = Inserted, fmt.Sprintf("entry with sequence %d does not belong here (expected %d); the chain continues without it", pd.seq, pd.want)
+	case pd.seq < pd.want || contains(pd.after, pd.want):
+		f.Kind, f.Detail = Reordered, fmt.Sprintf("expected sequence %d, found %d: entries are out of order", pd.want, pd.seq)
+	default:
+		f.Kind, f.Detail = Deleted, fmt.Sprintf("entries %d..%d are missing", pd.want, pd.seq-1)
+	}
+	v.findings = append(v.findings, f)
+	v.stopped = true
+}
+
+func contains(xs []uint64, x uint64) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Checkpoint feeds one stored checkpoint line, which covers the entries
+// before it.
+func (v *Verifier) Checkpoint(pos Pos, line []byte) {
+	if v.pending != nil {
+		return
+	}
+	v.Checkpoints++
+	if v.pub == nil || v.stopped {
+		return
+	}
+	msg, err := ParseCheckpointLine(line)
+	if err != nil {
+		v.Report(Finding{Kind: ForgedCheckpoint, Segment: pos.Segment, Line: pos.Line, Detail: "checkpoint line is not well formed"})
+		return
+	}
+	c, err := OpenCheckpoint(msg, v.pub)
+	if err != nil {
+		v.Report(Finding{Kind: ForgedCheckpoint, Segment: pos.Segment, Line: pos.Line, Detail: err.Error()})
+		return
+	}
+	size := v.tree.Size()
+	switch {
+	case c.Size > size:
+		v.Report(Finding{Kind: Deleted, Segment: pos.Segment, Line: pos.Line, Detail: fmt.Sprintf("checkpoint covers %d entries but only %d precede it: entries were removed", c.Size, size)})
+	case c.Size < size && v.seed == nil:
+		v.Report(Finding{Kind: Inserted, Segment: pos.Segment, Line: pos.Line, Detail: fmt.Sprintf("checkpoint covers %d entries but %d precede it: entries were added", c.Size, size)})
+	case c.Size < size:
+		v.Report(Finding{Kind: InvalidCheckpoint, Segment: pos.Segment, Line: pos.Line, Detail: fmt.Sprintf("checkpoint of size %d found after %d entries (moved or replayed checkpoint)", c.Size, size)})
+	case !bytes.Equal(c.Root, v.tree.Root()):
+		if v.seed == nil {
+			v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Detail: fmt.Sprintf("Merkle root mismatch: an entry between tree sizes %d and %d was altered, inserted, deleted or reordered", v.lastCkpt, c.Size)})
+		} else {
+			v.Report(Finding{Kind: InvalidCheckpoint, Segment: pos.Segment, Line: pos.Line, Detail: "validly signed checkpoint whose root does not match the verified entries (a fork)"})
+		}
+	default:
+		v.lastCkpt = c.Size
+	}
+}
+
+// Finish settles any pending anomaly and returns every finding, first first.
+func (v *Verifier) Finish() []Finding {
+	v.settle()
+	return v.findings
+}
+
+// Unchecked is how many entries come after the last verified checkpoint: in
+// public-key mode nothing vouches for them yet.
+func (v *Verifier) Unchecked() uint64 { return v.tree.Size() - v.lastCkpt }
+
+// Point is where verification stands (for summaries).
+func (v *Verifier) Point() Point { return v.p }
+
+// Root is the root over every entry fed.
+func (v *Verifier) Root() []byte { return v.tree.Root() }

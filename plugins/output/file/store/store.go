@@ -1,0 +1,319 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+)
+
+// Fsync policies.
+const (
+	FsyncAlways   = "always"
+	FsyncInterval = "interval"
+	FsyncNever    = "never"
+)
+
+// Options configure a store.
+type Options struct {
+	Dir           string
+	SegmentSize   int64         // rotate once a segment would exceed this many bytes; 0 = never
+	SegmentAge    time.Duration // rotate a segment this old; 0 = never
+	Fsync         string        // always, interval or never
+	FsyncInterval time.Duration
+	// Framed writes headers and seals (the WORM store); false writes bare
+	// JSONL segments, one record body per line.
+	Framed bool
+	// Signer, when set, signs a final checkpoint over the store's Merkle tree
+	// at every seal.
+	Signer note.Signer
+	Now    func() time.Time
+}
+
+// Store appends lines to the active segment. It is safe for concurrent use.
+type Store struct {
+	opts Options
+	mu   sync.Mutex
+
+	seg      int
+	f        *os.File
+	size     int64
+	lines    int
+	entries  uint64 // in the active segment
+	created  time.Time
+	segHash  hash.Hash
+	lastSync time.Time
+	prevSeal string // hash of the last seal line written
+
+	ckpts *os.File
+
+	// Chain tracking, so seals carry the point verification can resume from.
+	track    tracker
+	total    Totals
+	lastSeal *Seal
+	// Recovery reports what Open cut off, if anything.
+	Recovery *Recovered
+	buf      []byte
+	closed   bool
+}
+
+// Totals are lifetime counters of the present segments.
+type Totals struct {
+	Segments int   `json:"segments"`
+	Lines    int64 `json:"lines"`
+	Entries  int64 `json:"entries"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// Open opens (or creates) the store in opts.Dir, recovering a torn tail.
+func Open(opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Fsync == "" {
+		opts.Fsync = FsyncInterval
+	}
+	if opts.FsyncInterval <= 0 {
+		opts.FsyncInterval = time.Second
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store %s: %w", opts.Dir, err)
+	}
+	s := &Store{opts: opts, track: newTracker()}
+	if err := s.recover(); err != nil {
+		return nil, fmt.Errorf("store %s: %w", opts.Dir, err)
+	}
+	ck, err := os.OpenFile(filepath.Join(opts.Dir, CheckpointsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", opts.Dir, err)
+	}
+	s.ckpts = ck
+	return s, nil
+}
+
+// openSegment creates segment n and writes its header.
+func (s *Store) openSegment(n int) error {
+	f, err := os.OpenFile(SegmentPath(s.opts.Dir, n), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	s.seg, s.f, s.size, s.lines, s.entries = n, f, 0, 0, 0
+	s.created = s.opts.Now().UTC()
+	s.segHash = sha256.New()
+	s.total.Segments++
+	if s.opts.Framed {
+		hdr, _ := json.Marshal(headerLine{Hdr: Header{V: 1, Seg: n, Created: s.created, PrevSeal: s.prevSeal}})
+		if err := s.write(append(hdr, '\n'), 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write appends bytes holding n lines to the active segment. Short writes and
+// errors are retried in place so order is kept; the caller sees an error only
+// when the disk keeps failing.
+func (s *Store) write(b []byte, n int) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var w int
+		w, err = s.f.Write(b)
+		s.segHash.Write(b[:w])
+		s.size += int64(w)
+		s.total.Bytes += int64(w)
+		b = b[w:]
+		if err == nil {
+			break
+		}
+		time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("write segment %d: %w", s.seg, err)
+	}
+	s.lines += n
+	s.total.Lines += int64(n)
+	return nil
+}
+
+// Append writes lines (each without its newline) in order, rotating segments
+// as needed, then applies the fsync policy. Checkpoint lines are copied to
+// checkpoints.log as well.
+func (s *Store) Append(lines [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("store closed")
+	}
+	now := s.opts.Now()
+	if s.f == nil {
+		if err := s.openSegment(s.seg + 1); err != nil {
+			return err
+		}
+	}
+	if s.opts.SegmentAge > 0 && now.Sub(s.created) >= s.opts.SegmentAge && s.lines > 1 {
+		if err := s.rotate("age"); err != nil {
+			return err
+		}
+	}
+	buf, n := s.buf[:0], 0
+	for _, line := range lines {
+		if s.opts.SegmentSize > 0 && s.size+int64(len(buf)+len(line)+1) > s.opts.SegmentSize && s.lines+n > 1 {
+			if err := s.write(buf, n); err != nil {
+				return err
+			}
+			buf, n = buf[:0], 0
+			if err := s.rotate("size"); err != nil {
+				return err
+			}
+		}
+		switch classify(line) {
+		case lineEntry:
+			if err := s.track.entry(line); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+			s.entries++
+			s.total.Entries++
+		case lineCheckpoint:
+			if _, err := s.ckpts.Write(append(append([]byte(nil), line...), '\n')); err != nil {
+				return fmt.Errorf("write %s: %w", CheckpointsFile, err)
+			}
+		}
+		buf = append(append(buf, line...), '\n')
+		n++
+	}
+	if err := s.write(buf, n); err != nil {
+		return err
+	}
+	s.buf = buf[:0]
+	return s.syncPolicy(now)
+}
+
+func (s *Store) syncPolicy(now time.Time) error {
+	switch s.opts.Fsync {
+	case FsyncAlways:
+	case FsyncInterval:
+		if now.Sub(s.lastSync) < s.opts.FsyncInterval {
+			return nil
+		}
+	default:
+		return nil
+	}
+	s.lastSync = now
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("fsync segment %d: %w", s.seg, err)
+	}
+	return s.ckpts.Sync()
+}
+
+// Rotate seals the active segment now; the next Append opens a new one.
+func (s *Store) Rotate(reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	return s.seal(reason)
+}
+
+func (s *Store) rotate(reason string) error {
+	if err := s.seal(reason); err != nil {
+		return err
+	}
+	return s.openSegment(s.seg + 1)
+}
+
+// seal writes the final checkpoint (when a signer is set) and the seal line,
+// syncs, and makes the segment read-only.
+func (s *Store) seal(reason string) error {
+	if s.opts.Framed {
+		if s.opts.Signer != nil && s.track.started && s.track.tree.Size() > 0 {
+			signed, err := integrity.SignCheckpoint(integrity.Checkpoint{Origin: s.track.origin(s.opts.Signer), Size: s.track.tree.Size(), Root: s.track.tree.Root()}, s.opts.Signer)
+			if err != nil {
+				return err
+			}
+			line := integrity.AppendCheckpointLine(nil, signed)
+			if _, err := s.ckpts.Write(append(append([]byte(nil), line...), '\n')); err != nil {
+				return fmt.Errorf("write %s: %w", CheckpointsFile, err)
+			}
+			if err := s.write(append(line, '\n'), 1); err != nil {
+				return err
+			}
+		}
+		sl := Seal{Seg: s.seg, Lines: s.lines, Entries: s.entries, Sealed: s.opts.Now().UTC(), Reason: reason,
+			SHA256: base64.RawURLEncoding.EncodeToString(s.segHash.Sum(nil))}
+		if s.track.started {
+			p := s.track.point()
+			sl.Point = &p
+		}
+		b, _ := json.Marshal(sealLine{Seal: sl})
+		if err := s.write(append(b, '\n'), 1); err != nil {
+			return err
+		}
+		s.prevSeal = hashLine(b)
+		s.lastSeal = &sl
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("fsync segment %d: %w", s.seg, err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("close segment %d: %w", s.seg, err)
+	}
+	s.f = nil
+	if err := os.Chmod(SegmentPath(s.opts.Dir, s.seg), 0o440); err != nil {
+		return fmt.Errorf("seal segment %d: %w", s.seg, err)
+	}
+	return nil
+}
+
+// Close seals the active segment. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if s.f != nil {
+		err = s.seal("shutdown")
+	}
+	if s.ckpts != nil {
+		s.ckpts.Sync()
+		if cerr := s.ckpts.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Status is what get_status reports.
+type Status struct {
+	Path          string `json:"path"`
+	ActiveSegment int    `json:"active_segment"`
+	Totals
+	LastSeal *Seal      `json:"last_seal,omitempty"`
+	Recovery *Recovered `json:"recovered,omitempty"`
+}
+
+// Status reports the store's counters.
+func (s *Store) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Path: s.opts.Dir, ActiveSegment: s.seg, Totals: s.total, LastSeal: s.lastSeal, Recovery: s.Recovery}
+	if st.LastSeal != nil {
+		c := *st.LastSeal
+		c.Point = nil // the Merkle range is noise in a status
+		st.LastSeal = &c
+	}
+	return st
+}
