@@ -108,6 +108,6 @@ var configSchema = sdk.Schema{Fields: []sdk.Field{
 	{
 		Name: "poll_interval", Type: sdk.TypeDuration, Default: "250ms",
 		Description: "How often a following input checks for appended data, rotation and new files.",
-		Example: `"1s"`,
+		Example:     `"1s"`,
 	},
 }}
