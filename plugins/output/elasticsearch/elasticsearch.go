@@ -77,6 +77,9 @@ func (o *Output) Configure(_ context.Context, cfg sdk.Config) error {
 	if err := o.cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.DryRun { // validation only: touch no files, no network
+		return nil
+	}
 	o.name, o.log = cfg.Name, cfg.Log()
 	var err error
 	if o.client, err = httpout.NewClient(o.cfg.Options, &o.stats, o.log); err != nil {

@@ -77,6 +77,9 @@ func (o *Output) Configure(ctx context.Context, cfg sdk.Config) error {
 	if err := o.cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.DryRun { // validation only: touch no files, no network
+		return nil
+	}
 	o.name, o.log = cfg.Name, cfg.Log()
 	if o.cfg.Hostname == "" {
 		o.cfg.Hostname, _ = os.Hostname()
@@ -96,7 +99,7 @@ func (o *Output) Configure(ctx context.Context, cfg sdk.Config) error {
 		Concurrency: o.cfg.Concurrency,
 		Stats:       &o.stats,
 	}
-	if cfg.DryRun || !*o.cfg.HealthCheck {
+	if !*o.cfg.HealthCheck {
 		return nil
 	}
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
