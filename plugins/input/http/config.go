@@ -76,7 +76,7 @@ var configSchema = sdk.Schema{Fields: []sdk.Field{
 	{
 		Name: "max_body", Type: sdk.TypeSize, Default: "10MiB",
 		Description: "Largest accepted request body; a larger one gets 413 and nothing of it is accepted.",
-		Example: `"1MiB"`,
+		Example:     `"1MiB"`,
 	},
 	{
 		Name: "ack_timeout", Type: sdk.TypeDuration, Default: "30s",
@@ -87,11 +87,11 @@ var configSchema = sdk.Schema{Fields: []sdk.Field{
 	{
 		Name: "tls_cert", Type: sdk.TypeString,
 		Description: "PEM certificate file: serve HTTPS. Needs tls_key.",
-		Example: `"/etc/sentinel/tls/server.crt"`,
+		Example:     `"/etc/sentinel/tls/server.crt"`,
 	},
 	{
 		Name: "tls_key", Type: sdk.TypeString,
 		Description: "PEM private key file of tls_cert.",
-		Example: `"/etc/sentinel/tls/server.key"`,
+		Example:     `"/etc/sentinel/tls/server.key"`,
 	},
 }}
