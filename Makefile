@@ -1,0 +1,57 @@
+# Sentinel — audit pipeline for MCP traffic.
+#   make build      bin/sentinel (every bundled plugin inside)
+#   make test       every test, what they need installed first
+#   make demo       a real MCP client and server through the tap into a verified store
+#   make bench      benchmarks and the load driver, written to BENCHMARKS.md
+#   make examples   the custom filter plugin, built into its plugins_dir
+
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/sentinel-audit/sentinel/host/cli.Version=$(VERSION)
+GOFLAGS  += -trimpath
+export GOFLAGS
+
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+TOOLS := $(CURDIR)/.tools
+
+.PHONY: all build test test-go examples demo bench proto tools lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/sentinel ./host/cmd/sentinel
+
+# The custom filter plugin, built the way a user would, into the example's
+# plugins_dir, with its SHA-256 written next to it for the pipeline's pin.
+examples: build
+	$(GO) build -o examples/custom_filter/plugins/deny_tools ./examples/custom_filter
+	sha256sum examples/custom_filter/plugins/deny_tools | cut -d' ' -f1 | tr -d '\n' > examples/custom_filter/plugins/deny_tools.sha256
+
+test: build examples lint test-go
+
+test-go:
+	$(GO) test -count=1 -timeout 12m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^sdk/internal/pb/')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo: build
+	./examples/demo/run.sh
+
+bench: build examples
+	./examples/bench/run.sh
+
+# Regenerating the wire code needs protoc (Debian: protobuf-compiler) and the Go plugins.
+proto:
+	command -v protoc >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd sdk/internal/pb && PATH=$(TOOLS):$$PATH protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative sentinel.proto
+
+clean:
+	rm -rf $(BIN) dist data examples/custom_filter/plugins/deny_tools examples/custom_filter/plugins/deny_tools.sha256
