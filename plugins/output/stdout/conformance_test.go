@@ -1,0 +1,11 @@
+package stdout
+
+import (
+	"testing"
+
+	"github.com/sentinel-audit/sentinel/sdk/sdktest"
+)
+
+func TestConformance(t *testing.T) {
+	sdktest.Conformance(t, Definition, sdktest.Options{})
+}
