@@ -184,7 +184,7 @@ func urlCredentials(s string, a int) (finding, bool) {
 		return finding{}, false
 	}
 	colon := strings.IndexByte(s[u:a], ':')
-	if colon <= 0 || u+colon+1 == a {
+	if colon < 0 || u+colon+1 == a {
 		return finding{}, true // a user name alone is no credential
 	}
 	return finding{kind: kindURLCredentials, start: u + colon + 1, end: a}, true
@@ -295,6 +295,9 @@ func (d *detector) numeric(s string, i int) (finding, bool) {
 	ds := digits[:nd]
 	text := s[i:end]
 	grp := groups[:ng]
+	if s[i] == '(' && (grp[0] > 4 || s[i+1+int(grp[0])] != ')') {
+		return d.numeric(s, i+1) // a bracket around the text, not an area code
+	}
 
 	if seps == 4 { // dots only: an IPv4 address, or a version or decimal
 		if ng == 4 && !plus {

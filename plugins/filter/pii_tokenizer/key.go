@@ -20,6 +20,10 @@ const keyFileName = "tokenizer.key"
 // start, so tokens stay the same across restarts.
 func loadKey(c *Config, sc sdk.Config) ([]byte, string, error) {
 	switch {
+	case sc.DryRun && c.Key == "": // validation only: read and write nothing
+		k := make([]byte, 32)
+		_, err := rand.Read(k)
+		return k, "dry run", err
 	case c.Key != "":
 		k, err := parseHexKey(c.Key)
 		return k, "key", err
@@ -41,9 +45,6 @@ func loadKey(c *Config, sc sdk.Config) ([]byte, string, error) {
 	k = make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, "", fmt.Errorf("generate key: %w", err)
-	}
-	if sc.DryRun {
-		return k, "generated (dry run, not kept)", nil
 	}
 	if err := writeNewKeyFile(path, k); err != nil {
 		if errors.Is(err, fs.ErrExist) { // another instance won the race: use its key

@@ -64,6 +64,10 @@ type walker struct {
 	piiStart int // value span of an existing top-level "pii" member
 	piiEnd   int
 	objEnd   int // offset of the top-level closing brace
+
+	// onFinding, when set, sees every finding's type and text (the quality
+	// test's hook; nil in production).
+	onFinding func(k kind, value string)
 }
 
 // process returns the new body (the same slice when nothing changed) and
@@ -268,6 +272,9 @@ func (w *walker) leaf(start, end int, esc bool, ctx kind, noIP bool) error {
 	}
 	changed := false
 	for _, f := range fs {
+		if w.onFinding != nil {
+			w.onFinding(f.kind, text[f.start:f.end])
+		}
 		w.counts[f.kind]++
 		changed = changed || w.rep.actions[f.kind] != actKeep
 	}

@@ -1,0 +1,134 @@
+package classifier
+
+import (
+	"errors"
+	"fmt"
+)
+
+// member is one top-level member of an event object, as raw bytes.
+type member struct {
+	key   string // unquoted (keys with escapes are compared in their raw form)
+	value []byte // raw JSON value
+}
+
+// members splits a JSON object into its top-level members without decoding
+// the values, so they can be copied through, replaced or dropped.
+func members(body []byte, dst []member) ([]member, error) {
+	i := skipWS(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, errors.New("event body is not a JSON object")
+	}
+	i = skipWS(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return dst, trailing(body, i+1)
+	}
+	for {
+		if i >= len(body) || body[i] != '"' {
+			return nil, fmt.Errorf("invalid JSON at offset %d: want a member name", i)
+		}
+		kend, err := skipValue(body, i, 0)
+		if err != nil {
+			return nil, err
+		}
+		key := string(body[i+1 : kend-1])
+		i = skipWS(body, kend)
+		if i >= len(body) || body[i] != ':' {
+			return nil, fmt.Errorf("invalid JSON at offset %d: want ':'", i)
+		}
+		i = skipWS(body, i+1)
+		vend, err := skipValue(body, i, 0)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, member{key: key, value: body[i:vend]})
+		i = skipWS(body, vend)
+		if i < len(body) && body[i] == ',' {
+			i = skipWS(body, i+1)
+			continue
+		}
+		if i < len(body) && body[i] == '}' {
+			return dst, trailing(body, i+1)
+		}
+		return nil, fmt.Errorf("invalid JSON at offset %d: want ',' or '}'", i)
+	}
+}
+
+func trailing(body []byte, i int) error {
+	if skipWS(body, i) != len(body) {
+		return fmt.Errorf("invalid JSON: data after the event object")
+	}
+	return nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+const maxDepth = 128
+
+// skipValue returns the offset after the value starting at i.
+func skipValue(b []byte, i, depth int) (int, error) {
+	if depth > maxDepth {
+		return i, errors.New("JSON nested deeper than 128 levels")
+	}
+	if i >= len(b) {
+		return i, errors.New("invalid JSON: unexpected end")
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, nil
+			}
+		}
+		return len(b), errors.New("invalid JSON: unterminated string")
+	case '{', '[':
+		closer := byte('}')
+		if b[i] == '[' {
+			closer = ']'
+		}
+		j := skipWS(b, i+1)
+		if j < len(b) && b[j] == closer {
+			return j + 1, nil
+		}
+		for {
+			var err error
+			if b[i] == '{' {
+				if j, err = skipValue(b, j, depth+1); err != nil { // name
+					return j, err
+				}
+				if j = skipWS(b, j); j >= len(b) || b[j] != ':' {
+					return j, fmt.Errorf("invalid JSON at offset %d: want ':'", j)
+				}
+				j = skipWS(b, j+1)
+			}
+			if j, err = skipValue(b, j, depth+1); err != nil {
+				return j, err
+			}
+			j = skipWS(b, j)
+			if j < len(b) && b[j] == ',' {
+				j = skipWS(b, j+1)
+				continue
+			}
+			if j < len(b) && b[j] == closer {
+				return j + 1, nil
+			}
+			return j, fmt.Errorf("invalid JSON at offset %d: want ',' or %q", j, closer)
+		}
+	default:
+		j := i
+		for j < len(b) && (b[j] == '-' || b[j] == '+' || b[j] == '.' || (b[j] >= '0' && b[j] <= '9') || (b[j] >= 'a' && b[j] <= 'z') || (b[j] >= 'A' && b[j] <= 'Z')) {
+			j++
+		}
+		if j == i {
+			return i, fmt.Errorf("invalid JSON at offset %d: want a value", i)
+		}
+		return j, nil
+	}
+}
