@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -96,7 +97,16 @@ type headerLine struct {
 }
 type sealLine struct {
 	Seal Seal `json:"seal"`
+	// Sig is an Ed25519 signature (signing.key) over sealMessage, present
+	// when the file output has keys.
+	Sig string `json:"sig,omitempty"`
 }
+
+func sealMessage(s Seal) []byte {
+	b, _ := json.Marshal(s)
+	return append([]byte("sentinel/v1/seal\n"), b...)
+}
+
 type recoveredLine struct {
 	Recovered Recovered `json:"recovered"`
 }

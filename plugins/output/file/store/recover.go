@@ -38,11 +38,11 @@ func (t *tracker) resume(p integrity.Point) error {
 	return nil
 }
 
-func (t *tracker) entry(line []byte) error {
+func (t *tracker) entry(line []byte) {
 	var e integrity.Entry
 	if err := integrity.ParseEntryLine(line, &e); err != nil {
 		t.bad++
-		return nil // stored as is; the verifier will name it
+		return // stored as is; the verifier will name it
 	}
 	if e.Kind == integrity.KindGenesis {
 		var g struct {
@@ -63,7 +63,26 @@ func (t *tracker) entry(line []byte) error {
 		t.p.Epoch, t.p.Pos = e.Epoch+1, 0
 	}
 	t.p.NextSeq, t.p.LastT, t.prev = e.Seq+1, e.T, e.MAC
-	return nil
+}
+
+// replayed reports an entry line the store already holds: the host delivers
+// unacknowledged batches again after a crash.
+func (t *tracker) replayed(line []byte) bool {
+	if !t.started {
+		return false
+	}
+	var e integrity.Entry
+	return integrity.ParseEntryLine(line, &e) == nil && e.Seq < t.p.NextSeq
+}
+
+// staleCheckpoint reports a checkpoint for a tree smaller than the stored one.
+func (t *tracker) staleCheckpoint(line []byte) bool {
+	msg, err := integrity.ParseCheckpointLine(line)
+	if err != nil {
+		return false
+	}
+	c, err := integrity.ParseCheckpointUnverified(msg)
+	return err == nil && c.Size < t.tree.Size()
 }
 
 func (t *tracker) point() integrity.Point {
@@ -83,14 +102,23 @@ func (t *tracker) origin(s note.Signer) string {
 // readSeal returns the seal of segment n and the hash of its line, or nil
 // when the segment is not sealed.
 func readSeal(dir string, n int) (*Seal, string, int64, error) {
+	seal, raw, size, err := readSealLine(dir, n)
+	if seal == nil || err != nil {
+		return seal, "", size, err
+	}
+	return seal, hashLine(raw), size, nil
+}
+
+// readSealLine returns the seal of segment n and its line.
+func readSealLine(dir string, n int) (*Seal, []byte, int64, error) {
 	f, err := os.Open(SegmentPath(dir, n))
 	if err != nil {
-		return nil, "", 0, err
+		return nil, nil, 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, "", 0, err
+		return nil, nil, 0, err
 	}
 	size := fi.Size()
 	tail := int64(1 << 20)
@@ -99,18 +127,18 @@ func readSeal(dir string, n int) (*Seal, string, int64, error) {
 	}
 	buf := make([]byte, tail)
 	if _, err := f.ReadAt(buf, size-tail); err != nil && !errors.Is(err, io.EOF) {
-		return nil, "", size, err
+		return nil, nil, size, err
 	}
 	buf = bytes.TrimSuffix(buf, []byte("\n"))
 	last := buf[bytes.LastIndexByte(buf, '\n')+1:]
 	if classify(last) != lineSeal {
-		return nil, "", size, nil
+		return nil, nil, size, nil
 	}
 	var sl sealLine
 	if err := json.Unmarshal(last, &sl); err != nil {
-		return nil, "", size, fmt.Errorf("segment %d: bad seal: %w", n, err)
+		return nil, nil, size, fmt.Errorf("segment %d: bad seal: %w", n, err)
 	}
-	return &sl.Seal, hashLine(last), size, nil
+	return &sl.Seal, append([]byte(nil), last...), size, nil
 }
 
 // recover finds where the store stands: the last seal, and for an unsealed

@@ -43,14 +43,13 @@ func (s *Store) EnforceRetention(maxAge time.Duration) ([]json.RawMessage, error
 		if s.f != nil && n == s.seg {
 			break
 		}
-		seal, _, size, err := readSeal(s.opts.Dir, n)
+		seal, sealRaw, size, err := readSealLine(s.opts.Dir, n)
 		if err != nil {
 			return events, err
 		}
 		if seal == nil || now.Sub(seal.Sealed) < maxAge {
 			break // unsealed or still retained: stop, so removal stays a prefix
 		}
-		sealJSON, _ := json.Marshal(sealLine{Seal: *seal})
 		ev, _ := json.Marshal(map[string]any{
 			"event_id":   sdk.NewID(now),
 			"timestamp":  now.Format(time.RFC3339Nano),
@@ -62,7 +61,7 @@ func (s *Store) EnforceRetention(maxAge time.Duration) ([]json.RawMessage, error
 				"sealed": seal.Sealed, "retention": maxAge.String(), "store": s.opts.Dir,
 			},
 		})
-		rec, _ := json.Marshal(retiredLine{Retention: Retired{Seg: n, Seal: string(sealJSON), Deleted: now, Event: ev}})
+		rec, _ := json.Marshal(retiredLine{Retention: Retired{Seg: n, Seal: string(sealRaw), Deleted: now, Event: ev}})
 		if err := appendLine(filepath.Join(s.opts.Dir, RetentionFile), rec); err != nil {
 			return events, err
 		}

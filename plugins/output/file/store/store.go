@@ -73,6 +73,10 @@ type Totals struct {
 	Lines    int64 `json:"lines"`
 	Entries  int64 `json:"entries"`
 	Bytes    int64 `json:"bytes"`
+	// Replayed counts entry and checkpoint lines delivered again after a
+	// crash (the host replays unacknowledged batches) and skipped, so the
+	// chain holds each entry once.
+	Replayed int64 `json:"replayed_skipped"`
 }
 
 // Open opens (or creates) the store in opts.Dir, recovering a torn tail.
@@ -178,12 +182,18 @@ func (s *Store) Append(lines [][]byte) error {
 		}
 		switch classify(line) {
 		case lineEntry:
-			if err := s.track.entry(line); err != nil {
-				return fmt.Errorf("store: %w", err)
+			if s.track.replayed(line) {
+				s.total.Replayed++
+				continue
 			}
+			s.track.entry(line)
 			s.entries++
 			s.total.Entries++
 		case lineCheckpoint:
+			if s.track.staleCheckpoint(line) {
+				s.total.Replayed++
+				continue
+			}
 			if _, err := s.ckpts.Write(append(append([]byte(nil), line...), '\n')); err != nil {
 				return fmt.Errorf("write %s: %w", CheckpointsFile, err)
 			}
@@ -255,7 +265,15 @@ func (s *Store) seal(reason string) error {
 			p := s.track.point()
 			sl.Point = &p
 		}
-		b, _ := json.Marshal(sealLine{Seal: sl})
+		line := sealLine{Seal: sl}
+		if s.opts.Signer != nil {
+			sig, err := s.opts.Signer.Sign(sealMessage(sl))
+			if err != nil {
+				return fmt.Errorf("sign seal: %w", err)
+			}
+			line.Sig = base64.StdEncoding.EncodeToString(sig)
+		}
+		b, _ := json.Marshal(line)
 		if err := s.write(append(b, '\n'), 1); err != nil {
 			return err
 		}

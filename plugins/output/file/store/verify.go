@@ -191,6 +191,10 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 				w.v.Report(integrity.Finding{Kind: integrity.Modified, Segment: n, Line: lineNo, Detail: "segment seal does not match the segment's bytes"})
 				return false
 			}
+			if msg := w.checkSeal(line, &sl); msg != "" {
+				w.v.Report(integrity.Finding{Kind: integrity.Modified, Segment: n, Line: lineNo, Detail: msg})
+				return false
+			}
 			sealed, sealHash = true, hashLine(line)
 		case lineRecovered:
 			var rl recoveredLine
@@ -355,4 +359,28 @@ func VerifyFile(path string, opts VerifyOptions) (*Report, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return w.finish(nil), nil
+}
+
+// checkSeal checks what a seal says beyond the segment hash: its bytes are
+// canonical, its chain point is where verification stands, and its signature
+// (when the store signed it) verifies.
+func (w *walker) checkSeal(line []byte, sl *sealLine) string {
+	if canon, _ := json.Marshal(sl); !bytes.Equal(canon, line) {
+		return "segment seal is not in its written form (altered)"
+	}
+	if p := sl.Seal.Point; p != nil && !w.v.Halted() && w.v.Size() > 0 {
+		vp := w.v.Point()
+		root := base64.StdEncoding.EncodeToString(w.v.Root())
+		tree, err := integrity.TreeFrom(p.TreeSize, p.Range)
+		if err != nil || p.NextSeq != vp.NextSeq || p.TreeSize != w.v.Size() || base64.StdEncoding.EncodeToString(tree.Root()) != root {
+			return "segment seal's chain point does not match the entries before it"
+		}
+	}
+	if sl.Sig != "" && w.opts.Pub != nil {
+		sig, err := base64.StdEncoding.DecodeString(sl.Sig)
+		if err != nil || !w.opts.Pub.Verify(sealMessage(sl.Seal), sig) {
+			return "segment seal's signature does not verify"
+		}
+	}
+	return ""
 }
