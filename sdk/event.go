@@ -42,6 +42,7 @@ func NewRecord(body []byte) (*Record, error) {
 
 // NewRecordWithID is NewRecord with the id to use when the body has none;
 // inputs that re-read data derive it from the position so replays keep ids.
+// id receives the event's own timestamp, or the zero time when it has none.
 func NewRecordWithID(body []byte, id func(t time.Time) string) (*Record, error) {
 	return newRecord(body, id)
 }
@@ -103,19 +104,24 @@ func newRecord(body []byte, mkID func(time.Time) string) (*Record, error) {
 		return nil, fmt.Errorf("invalid JSON")
 	}
 	r.Time = parseTime(ts)
-	if r.Time.IsZero() {
-		r.Time = time.Now().UTC()
-	}
 	if r.ID == "" {
 		if mkID != nil {
-			r.ID = mkID(r.Time)
+			r.ID = mkID(r.Time) // zero when the event has no timestamp: ids must not depend on when it was read
 		} else {
-			r.ID = NewID(r.Time)
+			r.ID = NewID(orNow(r.Time))
 		}
 		body = SpliceField(body, FieldEventID, r.ID)
 	}
+	r.Time = orNow(r.Time)
 	r.Body = body
 	return r, nil
+}
+
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t
 }
 
 // parseTime accepts RFC 3339 strings and epoch seconds, milliseconds or nanoseconds.

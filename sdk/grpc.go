@@ -56,15 +56,26 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 	return &grpcConn{client: pb.NewPluginClient(c)}, nil
 }
 
-// GRPCServerOptions raises the message limits on the plugin side.
+// Flow-control windows and socket buffers sized for batches of a few
+// hundred KiB: gRPC's 64 KiB defaults would stall every batch on window updates.
+const (
+	streamWindow = 16 << 20
+	socketBuffer = 256 << 10
+)
+
+// GRPCServerOptions raises the message limits and windows on the plugin side.
 func GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(streamWindow),
+		grpc.ReadBufferSize(socketBuffer), grpc.WriteBufferSize(socketBuffer)}
 }
 
-// GRPCDialOptions raises the message limits on the host side.
+// GRPCDialOptions raises the message limits and windows on the host side.
 func GRPCDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(streamWindow),
+		grpc.WithReadBufferSize(socketBuffer), grpc.WithWriteBufferSize(socketBuffer)}
 }
 
 type grpcServer struct {
@@ -102,7 +113,7 @@ func (s *grpcServer) Process(stream pb.Plugin_ProcessServer) error {
 			if err != nil {
 				return nil, err
 			}
-			return frameFromPB(f), nil
+			return frameFromPB(f)
 		},
 		func(f *Frame) error { return stream.Send(frameToPB(f)) })
 	if errors.Is(err, io.EOF) {
@@ -206,7 +217,7 @@ func (g *grpcStream) Recv() (*Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	return frameFromPB(f), nil
+	return frameFromPB(f)
 }
 
 func (g *grpcStream) CloseSend() error { return g.s.CloseSend() }
@@ -236,47 +247,40 @@ func frameToPB(f *Frame) *pb.Frame {
 	return out
 }
 
-func frameFromPB(f *pb.Frame) *Frame {
+func frameFromPB(f *pb.Frame) (*Frame, error) {
 	out := &Frame{Kind: FrameKind(f.Kind), Seq: f.Seq, Acks: f.Acks, MaxWait: time.Duration(f.MaxWaitMs) * time.Millisecond}
 	if f.Batch != nil {
-		out.Batch = batchFromPB(f.Batch)
+		b, err := batchFromPB(f.Batch)
+		if err != nil {
+			return nil, fmt.Errorf("frame %d: %w", f.Seq, err)
+		}
+		out.Batch = b
 	}
 	if f.Error != nil {
 		out.Err = errorFromPB(f.Error)
 	}
-	return out
+	return out, nil
 }
 
 func batchToPB(b *Batch) *pb.Batch {
-	out := &pb.Batch{Seq: b.Seq, Final: b.Final, Records: make([]*pb.Record, len(b.Records))}
-	recs := make([]pb.Record, len(b.Records))
-	for i, r := range b.Records {
-		p := &recs[i]
-		p.Id, p.TimeUnixNano, p.Type, p.Session, p.Server = r.ID, r.Time.UnixNano(), r.Type, r.Session, r.Server
-		p.Method, p.Direction, p.Status, p.Severity = r.Method, r.Direction, r.Status, r.Severity
-		p.Classification, p.Attributes, p.Body = r.Classification, r.Attributes, r.Body
-		out.Records[i] = p
-	}
+	out := &pb.Batch{Seq: b.Seq, Final: b.Final, Count: uint32(len(b.Records)),
+		Records: appendRecords(make([]byte, 0, encodedSize(b.Records)), b.Records)}
 	for _, rj := range b.Rejected {
 		out.Rejected = append(out.Rejected, &pb.Rejection{Index: int32(rj.Index), Reason: rj.Reason, Data: rj.Data})
 	}
 	return out
 }
 
-func batchFromPB(b *pb.Batch) *Batch {
-	out := &Batch{Seq: b.Seq, Final: b.Final, Records: make([]*Record, len(b.Records))}
-	recs := make([]Record, len(b.Records))
-	for i, p := range b.Records {
-		r := &recs[i]
-		r.ID, r.Time, r.Type, r.Session, r.Server = p.Id, time.Unix(0, p.TimeUnixNano).UTC(), p.Type, p.Session, p.Server
-		r.Method, r.Direction, r.Status, r.Severity = p.Method, p.Direction, p.Status, p.Severity
-		r.Classification, r.Attributes, r.Body = p.Classification, p.Attributes, p.Body
-		out.Records[i] = r
+func batchFromPB(b *pb.Batch) (*Batch, error) {
+	recs, err := decodeRecords(b.Records, int(b.Count))
+	if err != nil {
+		return nil, err
 	}
+	out := &Batch{Seq: b.Seq, Final: b.Final, Records: recs}
 	for _, rj := range b.Rejected {
 		out.Rejected = append(out.Rejected, Rejection{Index: int(rj.Index), Reason: rj.Reason, Data: rj.Data})
 	}
-	return out
+	return out, nil
 }
 
 func errorToPB(err error) *pb.Error {

@@ -38,6 +38,7 @@ type Catalog struct {
 	// Stdout receives what plugins print (the stdout output); os.Stdout by default.
 	Stdout   io.Writer
 	mu       sync.Mutex
+	stdoutMu sync.Mutex
 	external map[string]*sdk.Definition // by path+hash
 }
 
@@ -237,7 +238,7 @@ func (c *Catalog) startCmd(_ context.Context, cmd *exec.Cmd, name string, pin *c
 		Logger:           c.logger.Named(name),
 		SkipHostEnv:      true,
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
-		SyncStdout:       c.Stdout,
+		SyncStdout:       &lineWriter{mu: &c.stdoutMu, out: c.Stdout},
 		SyncStderr:       os.Stderr,
 		StartTimeout:     30 * time.Second,
 	})

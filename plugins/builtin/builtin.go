@@ -3,7 +3,17 @@
 package builtin
 
 import (
+	"github.com/sentinel-audit/sentinel/plugins/filter/classifier"
+	"github.com/sentinel-audit/sentinel/plugins/filter/passthrough"
+	pii_tokenizer "github.com/sentinel-audit/sentinel/plugins/filter/pii_tokenizer"
+	"github.com/sentinel-audit/sentinel/plugins/filter/signer"
+	"github.com/sentinel-audit/sentinel/plugins/input/http"
 	"github.com/sentinel-audit/sentinel/plugins/input/jsonl"
+	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap"
+	"github.com/sentinel-audit/sentinel/plugins/output/elasticsearch"
+	"github.com/sentinel-audit/sentinel/plugins/output/file"
+	"github.com/sentinel-audit/sentinel/plugins/output/splunk_hec"
+	"github.com/sentinel-audit/sentinel/plugins/output/stdout"
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 
@@ -11,5 +21,15 @@ import (
 func All() []*sdk.Definition {
 	return []*sdk.Definition{
 		jsonl.Definition,
+		http.Definition,
+		mcp_tap.Definition,
+		passthrough.Definition,
+		pii_tokenizer.Definition,
+		classifier.Definition,
+		signer.Definition,
+		file.Definition,
+		stdout.Definition,
+		splunk_hec.Definition,
+		elasticsearch.Definition,
 	}
 }

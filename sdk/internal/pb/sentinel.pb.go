@@ -73,7 +73,7 @@ func (x Frame_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Frame_Kind.Descriptor instead.
 func (Frame_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{8, 0}
+	return file_sentinel_proto_rawDescGZIP(), []int{7, 0}
 }
 
 type Empty struct {
@@ -276,138 +276,6 @@ func (x *InvokeRequest) GetArgsJson() []byte {
 	return nil
 }
 
-type Record struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TimeUnixNano   int64                  `protobuf:"varint,2,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
-	Type           string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
-	Session        string                 `protobuf:"bytes,4,opt,name=session,proto3" json:"session,omitempty"`
-	Server         string                 `protobuf:"bytes,5,opt,name=server,proto3" json:"server,omitempty"`
-	Method         string                 `protobuf:"bytes,6,opt,name=method,proto3" json:"method,omitempty"`
-	Direction      string                 `protobuf:"bytes,7,opt,name=direction,proto3" json:"direction,omitempty"`
-	Status         string                 `protobuf:"bytes,8,opt,name=status,proto3" json:"status,omitempty"`
-	Severity       string                 `protobuf:"bytes,9,opt,name=severity,proto3" json:"severity,omitempty"`
-	Classification string                 `protobuf:"bytes,10,opt,name=classification,proto3" json:"classification,omitempty"`
-	Attributes     map[string]string      `protobuf:"bytes,11,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Body           []byte                 `protobuf:"bytes,12,opt,name=body,proto3" json:"body,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *Record) Reset() {
-	*x = Record{}
-	mi := &file_sentinel_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Record) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Record) ProtoMessage() {}
-
-func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Record.ProtoReflect.Descriptor instead.
-func (*Record) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *Record) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *Record) GetTimeUnixNano() int64 {
-	if x != nil {
-		return x.TimeUnixNano
-	}
-	return 0
-}
-
-func (x *Record) GetType() string {
-	if x != nil {
-		return x.Type
-	}
-	return ""
-}
-
-func (x *Record) GetSession() string {
-	if x != nil {
-		return x.Session
-	}
-	return ""
-}
-
-func (x *Record) GetServer() string {
-	if x != nil {
-		return x.Server
-	}
-	return ""
-}
-
-func (x *Record) GetMethod() string {
-	if x != nil {
-		return x.Method
-	}
-	return ""
-}
-
-func (x *Record) GetDirection() string {
-	if x != nil {
-		return x.Direction
-	}
-	return ""
-}
-
-func (x *Record) GetStatus() string {
-	if x != nil {
-		return x.Status
-	}
-	return ""
-}
-
-func (x *Record) GetSeverity() string {
-	if x != nil {
-		return x.Severity
-	}
-	return ""
-}
-
-func (x *Record) GetClassification() string {
-	if x != nil {
-		return x.Classification
-	}
-	return ""
-}
-
-func (x *Record) GetAttributes() map[string]string {
-	if x != nil {
-		return x.Attributes
-	}
-	return nil
-}
-
-func (x *Record) GetBody() []byte {
-	if x != nil {
-		return x.Body
-	}
-	return nil
-}
-
 type Rejection struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
@@ -419,7 +287,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_sentinel_proto_msgTypes[5]
+	mi := &file_sentinel_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +299,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[5]
+	mi := &file_sentinel_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +312,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{5}
+	return file_sentinel_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Rejection) GetIndex() int32 {
@@ -469,18 +337,21 @@ func (x *Rejection) GetData() []byte {
 }
 
 type Batch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Records       []*Record              `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
-	Rejected      []*Rejection           `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
-	Final         bool                   `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The records, encoded compactly by the sdk (see sdk/codec.go): one blob
+	// instead of repeated messages keeps a hop to about one allocation a batch.
+	Records       []byte       `protobuf:"bytes,2,opt,name=records,proto3" json:"records,omitempty"`
+	Count         uint32       `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	Rejected      []*Rejection `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	Final         bool         `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sentinel_proto_msgTypes[6]
+	mi := &file_sentinel_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +363,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[6]
+	mi := &file_sentinel_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +376,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{6}
+	return file_sentinel_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Batch) GetSeq() uint64 {
@@ -515,11 +386,18 @@ func (x *Batch) GetSeq() uint64 {
 	return 0
 }
 
-func (x *Batch) GetRecords() []*Record {
+func (x *Batch) GetRecords() []byte {
 	if x != nil {
 		return x.Records
 	}
 	return nil
+}
+
+func (x *Batch) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
 }
 
 func (x *Batch) GetRejected() []*Rejection {
@@ -551,7 +429,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_sentinel_proto_msgTypes[7]
+	mi := &file_sentinel_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +441,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[7]
+	mi := &file_sentinel_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +454,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{7}
+	return file_sentinel_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Error) GetMessage() string {
@@ -635,7 +513,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_sentinel_proto_msgTypes[8]
+	mi := &file_sentinel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +525,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[8]
+	mi := &file_sentinel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +538,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{8}
+	return file_sentinel_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Frame) GetKind() Frame_Kind {
@@ -721,33 +599,15 @@ const file_sentinel_proto_rawDesc = "" +
 	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"J\n" +
 	"\rInvokeRequest\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12\x1b\n" +
-	"\targs_json\x18\x02 \x01(\fR\bargsJson\"\xb5\x03\n" +
-	"\x06Record\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
-	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x12\n" +
-	"\x04type\x18\x03 \x01(\tR\x04type\x12\x18\n" +
-	"\asession\x18\x04 \x01(\tR\asession\x12\x16\n" +
-	"\x06server\x18\x05 \x01(\tR\x06server\x12\x16\n" +
-	"\x06method\x18\x06 \x01(\tR\x06method\x12\x1c\n" +
-	"\tdirection\x18\a \x01(\tR\tdirection\x12\x16\n" +
-	"\x06status\x18\b \x01(\tR\x06status\x12\x1a\n" +
-	"\bseverity\x18\t \x01(\tR\bseverity\x12&\n" +
-	"\x0eclassification\x18\n" +
-	" \x01(\tR\x0eclassification\x12J\n" +
-	"\n" +
-	"attributes\x18\v \x03(\v2*.sentinel.plugin.v1.Record.AttributesEntryR\n" +
-	"attributes\x12\x12\n" +
-	"\x04body\x18\f \x01(\fR\x04body\x1a=\n" +
-	"\x0fAttributesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"M\n" +
+	"\targs_json\x18\x02 \x01(\fR\bargsJson\"M\n" +
 	"\tRejection\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\xa0\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x9a\x01\n" +
 	"\x05Batch\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq\x124\n" +
-	"\arecords\x18\x02 \x03(\v2\x1a.sentinel.plugin.v1.RecordR\arecords\x129\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\fR\arecords\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\rR\x05count\x129\n" +
 	"\brejected\x18\x03 \x03(\v2\x1d.sentinel.plugin.v1.RejectionR\brejected\x12\x14\n" +
 	"\x05final\x18\x04 \x01(\bR\x05final\"\xc2\x01\n" +
 	"\x05Error\x12\x18\n" +
@@ -792,44 +652,40 @@ func file_sentinel_proto_rawDescGZIP() []byte {
 }
 
 var file_sentinel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentinel_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_sentinel_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_sentinel_proto_goTypes = []any{
 	(Frame_Kind)(0),          // 0: sentinel.plugin.v1.Frame.Kind
 	(*Empty)(nil),            // 1: sentinel.plugin.v1.Empty
 	(*Blob)(nil),             // 2: sentinel.plugin.v1.Blob
 	(*ConfigureRequest)(nil), // 3: sentinel.plugin.v1.ConfigureRequest
 	(*InvokeRequest)(nil),    // 4: sentinel.plugin.v1.InvokeRequest
-	(*Record)(nil),           // 5: sentinel.plugin.v1.Record
-	(*Rejection)(nil),        // 6: sentinel.plugin.v1.Rejection
-	(*Batch)(nil),            // 7: sentinel.plugin.v1.Batch
-	(*Error)(nil),            // 8: sentinel.plugin.v1.Error
-	(*Frame)(nil),            // 9: sentinel.plugin.v1.Frame
-	nil,                      // 10: sentinel.plugin.v1.Record.AttributesEntry
+	(*Rejection)(nil),        // 5: sentinel.plugin.v1.Rejection
+	(*Batch)(nil),            // 6: sentinel.plugin.v1.Batch
+	(*Error)(nil),            // 7: sentinel.plugin.v1.Error
+	(*Frame)(nil),            // 8: sentinel.plugin.v1.Frame
 }
 var file_sentinel_proto_depIdxs = []int32{
-	10, // 0: sentinel.plugin.v1.Record.attributes:type_name -> sentinel.plugin.v1.Record.AttributesEntry
-	5,  // 1: sentinel.plugin.v1.Batch.records:type_name -> sentinel.plugin.v1.Record
-	6,  // 2: sentinel.plugin.v1.Batch.rejected:type_name -> sentinel.plugin.v1.Rejection
-	0,  // 3: sentinel.plugin.v1.Frame.kind:type_name -> sentinel.plugin.v1.Frame.Kind
-	7,  // 4: sentinel.plugin.v1.Frame.batch:type_name -> sentinel.plugin.v1.Batch
-	8,  // 5: sentinel.plugin.v1.Frame.error:type_name -> sentinel.plugin.v1.Error
-	1,  // 6: sentinel.plugin.v1.Plugin.Describe:input_type -> sentinel.plugin.v1.Empty
-	3,  // 7: sentinel.plugin.v1.Plugin.Configure:input_type -> sentinel.plugin.v1.ConfigureRequest
-	9,  // 8: sentinel.plugin.v1.Plugin.Process:input_type -> sentinel.plugin.v1.Frame
-	1,  // 9: sentinel.plugin.v1.Plugin.Health:input_type -> sentinel.plugin.v1.Empty
-	4,  // 10: sentinel.plugin.v1.Plugin.Invoke:input_type -> sentinel.plugin.v1.InvokeRequest
-	1,  // 11: sentinel.plugin.v1.Plugin.Close:input_type -> sentinel.plugin.v1.Empty
-	2,  // 12: sentinel.plugin.v1.Plugin.Describe:output_type -> sentinel.plugin.v1.Blob
-	1,  // 13: sentinel.plugin.v1.Plugin.Configure:output_type -> sentinel.plugin.v1.Empty
-	9,  // 14: sentinel.plugin.v1.Plugin.Process:output_type -> sentinel.plugin.v1.Frame
-	1,  // 15: sentinel.plugin.v1.Plugin.Health:output_type -> sentinel.plugin.v1.Empty
-	2,  // 16: sentinel.plugin.v1.Plugin.Invoke:output_type -> sentinel.plugin.v1.Blob
-	1,  // 17: sentinel.plugin.v1.Plugin.Close:output_type -> sentinel.plugin.v1.Empty
-	12, // [12:18] is the sub-list for method output_type
-	6,  // [6:12] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	5,  // 0: sentinel.plugin.v1.Batch.rejected:type_name -> sentinel.plugin.v1.Rejection
+	0,  // 1: sentinel.plugin.v1.Frame.kind:type_name -> sentinel.plugin.v1.Frame.Kind
+	6,  // 2: sentinel.plugin.v1.Frame.batch:type_name -> sentinel.plugin.v1.Batch
+	7,  // 3: sentinel.plugin.v1.Frame.error:type_name -> sentinel.plugin.v1.Error
+	1,  // 4: sentinel.plugin.v1.Plugin.Describe:input_type -> sentinel.plugin.v1.Empty
+	3,  // 5: sentinel.plugin.v1.Plugin.Configure:input_type -> sentinel.plugin.v1.ConfigureRequest
+	8,  // 6: sentinel.plugin.v1.Plugin.Process:input_type -> sentinel.plugin.v1.Frame
+	1,  // 7: sentinel.plugin.v1.Plugin.Health:input_type -> sentinel.plugin.v1.Empty
+	4,  // 8: sentinel.plugin.v1.Plugin.Invoke:input_type -> sentinel.plugin.v1.InvokeRequest
+	1,  // 9: sentinel.plugin.v1.Plugin.Close:input_type -> sentinel.plugin.v1.Empty
+	2,  // 10: sentinel.plugin.v1.Plugin.Describe:output_type -> sentinel.plugin.v1.Blob
+	1,  // 11: sentinel.plugin.v1.Plugin.Configure:output_type -> sentinel.plugin.v1.Empty
+	8,  // 12: sentinel.plugin.v1.Plugin.Process:output_type -> sentinel.plugin.v1.Frame
+	1,  // 13: sentinel.plugin.v1.Plugin.Health:output_type -> sentinel.plugin.v1.Empty
+	2,  // 14: sentinel.plugin.v1.Plugin.Invoke:output_type -> sentinel.plugin.v1.Blob
+	1,  // 15: sentinel.plugin.v1.Plugin.Close:output_type -> sentinel.plugin.v1.Empty
+	10, // [10:16] is the sub-list for method output_type
+	4,  // [4:10] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_sentinel_proto_init() }
@@ -843,7 +699,7 @@ func file_sentinel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentinel_proto_rawDesc), len(file_sentinel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
