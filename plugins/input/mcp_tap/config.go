@@ -54,7 +54,7 @@ var schema = sdk.Schema{Fields: []sdk.Field{
 	{Name: "policy", Type: sdk.TypeBlock, Description: "Tool-call policy. Every decision emits mcp_authorization_decisions; denials mcp_policy_violations; throttling mcp_rate_limiting_events.",
 		Fields: []sdk.Field{
 			{Name: "mode", Type: sdk.TypeString, Default: "audit", Enum: []string{"audit", "enforce"},
-				Description: "`audit` records decisions only; `enforce` answers denied or throttled calls with a JSON-RPC error (-32003 denied, -32005 rate limited) instead of forwarding them."},
+				Description: "`audit` records decisions only; `enforce` answers denied or throttled calls with a JSON-RPC error (-32010 denied, -32011 rate limited) instead of forwarding them."},
 			{Name: "allow_tools", Type: sdk.TypeStringList, Example: `["lookup_*", "read_file"]`,
 				Description: "Tool names or globs allowed; when set, any other tool is denied."},
 			{Name: "deny_tools", Type: sdk.TypeStringList, Example: `["delete_*"]`,

@@ -11,10 +11,12 @@ import (
 )
 
 // JSON-RPC error codes the tap answers with in enforce mode. They sit in the
-// implementation-defined range, clear of the codes 2026-07-28 reserves.
+// implementation-defined range, clear of the codes 2026-07-28 reserves and of
+// those SDKs give a meaning of their own (go-sdk reads -32001, -32003, -32004
+// and -32005 as transport states, -32002 is resource-not-found).
 const (
-	CodeDenied    = -32003
-	CodeThrottled = -32005
+	CodeDenied    = -32010
+	CodeThrottled = -32011
 )
 
 // PolicyConfig is the `policy {}` block of an mcp_tap input.

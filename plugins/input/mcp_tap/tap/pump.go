@@ -67,9 +67,13 @@ func (c *ClientWriter) flushQueued() {
 	c.queued = c.queued[:0]
 }
 
-// PumpServerToClient copies the server's stdout to the client unchanged and
-// observes each line after it has been forwarded, so observation never delays
-// the bytes. It returns at EOF (nil) or on the first error.
+// Ordering: each chunk is observed before it is forwarded. A request is thus
+// registered before its last byte can reach the peer, so the answer, which
+// the other pump observes, always finds it. Observation costs microseconds
+// and never waits on the pipeline (Config.Emit must not block).
+
+// PumpServerToClient copies the server's stdout to the client unchanged. It
+// returns at EOF (nil) or on the first error.
 func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
 	f := &LineFramer{
 		Max:        s.t.cfg.MaxMessage,
@@ -80,10 +84,10 @@ func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
+			f.Write(buf[:n]) // observe first: see the package comment on ordering
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return err
 			}
-			f.Write(buf[:n])
 		}
 		if rerr != nil {
 			f.Flush()
@@ -96,7 +100,7 @@ func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
 }
 
 // PumpClientToServer copies the client's stdin to the server. In audit mode
-// (gate false) bytes go out as they are read and are observed afterwards. With
+// (gate false) bytes go out as they are read. With
 // gate set (policy enforce mode), each complete line is judged before it is
 // forwarded, so a denied tools/call never reaches the server and the client
 // gets reply's JSON-RPC error instead; a line longer than the message limit
@@ -112,10 +116,10 @@ func PumpClientToServer(dst io.Writer, src io.Reader, s *Session, gate bool, rep
 		for {
 			n, rerr := src.Read(buf)
 			if n > 0 {
+				f.Write(buf[:n])
 				if _, err := dst.Write(buf[:n]); err != nil {
 					return err
 				}
-				f.Write(buf[:n])
 			}
 			if rerr != nil {
 				f.Flush()
