@@ -328,7 +328,14 @@ func (d *detector) numeric(s string, i int) (finding, bool) {
 	// National formats need visible grouping: a bare 10-digit run is as
 	// likely an id or an epoch time as a phone number.
 	if !plus && nd >= 10 && nd <= 11 && ng >= 2 {
+		nanp := (nd == 10 && ng == 3 && grp[0] == 3 && grp[1] == 3 && grp[2] == 4) ||
+			(nd == 11 && ng == 4 && ds[0] == '1' && grp[1] == 3 && grp[2] == 3 && grp[3] == 4)
 		for _, region := range d.regions {
+			// National numbers are written 3-3-4 in North America and with
+			// the trunk prefix 0 elsewhere; other digit groups are not phones.
+			if isNANP(region) != nanp || (!nanp && ds[0] != '0') {
+				continue
+			}
 			num, err := phonenumbers.Parse(text, region)
 			if err == nil && phonenumbers.IsValidNumberForRegion(num, region) {
 				return finding{kind: kindPhone, start: i, end: end, norm: phonenumbers.Format(num, phonenumbers.E164)}, true
@@ -411,4 +418,9 @@ func ibanAt(s string, i int) (finding, bool) {
 		return finding{}, false
 	}
 	return finding{kind: kindIBAN, start: i, end: j, norm: string(buf[:n])}, true
+}
+
+// isNANP reports whether a region dials in the North American Numbering Plan.
+func isNANP(region string) bool {
+	return phonenumbers.GetCountryCodeForRegion(region) == 1
 }
