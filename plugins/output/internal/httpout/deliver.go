@@ -241,7 +241,9 @@ func (e *Engine) send(ctx context.Context, items []Item, out *outcomeCollector) 
 	var res Result
 	for attempt := 0; ; attempt++ {
 		res = e.Send(ctx, body, items)
-		if res.Verdict != Retry || attempt >= e.InPlaceRetries || ctx.Err() != nil {
+		// A Retry-After longer than our own backoff is the destination asking
+		// for real quiet: hand it to the host instead of sleeping here.
+		if res.Verdict != Retry || attempt >= e.InPlaceRetries || ctx.Err() != nil || res.After > e.Backoff.Max {
 			break
 		}
 		if e.Stats != nil {
