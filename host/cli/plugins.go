@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -98,11 +99,7 @@ func describeText(w io.Writer, def *sdk.Definition) {
 			fmt.Fprintln(w, "  }")
 		}
 	}
-	ops := []string{sdk.OpGetStatus, sdk.OpDescribe, sdk.OpProcess}
-	for _, op := range def.Operations {
-		ops = append(ops, op.Name)
-	}
-	fmt.Fprintf(w, "\nOperations (sentinel call %s): %s\n", def.Name, strings.Join(ops, ", "))
+	fmt.Fprintf(w, "\nOperations (sentinel call %s): %s\n", def.Name, strings.Join(operations(def), ", "))
 }
 
 func writeFields(w io.Writer, fields []sdk.Field, pad string) {
@@ -143,10 +140,7 @@ func indent(s, pad string) string {
 // plugYAML renders a Definition in PlugPipe's plug.yaml shape: metadata, an
 // entrypoint, and JSON Schemas for the input context and the config.
 func plugYAML(def *sdk.Definition) map[string]any {
-	ops := []string{sdk.OpGetStatus, sdk.OpDescribe, sdk.OpProcess}
-	for _, op := range def.Operations {
-		ops = append(ops, op.Name)
-	}
+	ops := operations(def)
 	return map[string]any{
 		"name":        def.Name,
 		"version":     def.Version,
@@ -223,4 +217,15 @@ func jsonSchema(fields []sdk.Field) map[string]any {
 		s["required"] = required
 	}
 	return s
+}
+
+// operations lists the built-in operations and the plugin's own, once each.
+func operations(def *sdk.Definition) []string {
+	ops := []string{sdk.OpGetStatus, sdk.OpDescribe, sdk.OpProcess}
+	for _, op := range def.Operations {
+		if !slices.Contains(ops, op.Name) {
+			ops = append(ops, op.Name)
+		}
+	}
+	return ops
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/sentinel-audit/sentinel/plugins/input/http"
 	"github.com/sentinel-audit/sentinel/plugins/input/jsonl"
 	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap"
+	"github.com/sentinel-audit/sentinel/plugins/output/chronicle"
 	"github.com/sentinel-audit/sentinel/plugins/output/elasticsearch"
 	"github.com/sentinel-audit/sentinel/plugins/output/file"
+	"github.com/sentinel-audit/sentinel/plugins/output/microsoft_sentinel"
 	"github.com/sentinel-audit/sentinel/plugins/output/splunk_hec"
 	"github.com/sentinel-audit/sentinel/plugins/output/stdout"
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -31,5 +33,7 @@ func All() []*sdk.Definition {
 		stdout.Definition,
 		splunk_hec.Definition,
 		elasticsearch.Definition,
+		microsoft_sentinel.Definition,
+		chronicle.Definition,
 	}
 }
