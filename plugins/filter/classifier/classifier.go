@@ -6,6 +6,7 @@ package classifier
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -326,7 +327,11 @@ func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reas
 // alertRecord builds the seed's real-time alert: a security threat event
 // correlated to the event that raised it.
 func (c *Classifier) alertRecord(r *sdk.Record, ev *event, v verdict) *sdk.Record {
+	// The alert's id derives from the original's, so a replayed event raises
+	// the same alert and destinations deduplicate it.
+	sum := sha256.Sum256([]byte("alert\x00" + r.ID))
 	body := map[string]any{
+		"event_id":          sdk.DeterministicID(r.Time, [10]byte(sum[:10])),
 		"event_type":        sdk.EventSecurityThreats,
 		"timestamp":         r.Time.UTC().Format(time.RFC3339Nano),
 		"severity":          v.alertSv,

@@ -1,0 +1,33 @@
+package classifier
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+func BenchmarkClassify500B(b *testing.B) {
+	body := `{"event_id":"01JD3X7Q8M0000000000000001","timestamp":"2026-11-23T10:00:00Z","event_type":"mcp_tool_execution",` +
+		`"severity":"info","session_id":"s-4f2a","user_id":"u-7","server":"crm","tool_name":"update_customer","arguments":` +
+		`{"email":"tok_email_k7q2m4zpx3a9bd2e","note":"Card tok_credit_card_ogxgzwvojhlgl6je on file"},"result":{"content":` +
+		`[{"type":"text","text":"Customer 8812 updated; request 550e8400-e29b-41d4-a716-446655440000 took 41 ms"}],"isError":false},` +
+		`"duration_ms":41,"success":true,"pii":{"email":1,"credit_card":1}}`
+	c := &Classifier{}
+	if err := c.Configure(context.Background(), sdk.Config{Raw: json.RawMessage(`{"frameworks":["sox","gdpr","pci_dss"]}`)}); err != nil {
+		b.Fatal(err)
+	}
+	batch := &sdk.Batch{Records: make([]*sdk.Record, 256)}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i += len(batch.Records) {
+		for j := range batch.Records {
+			batch.Records[j] = &sdk.Record{Body: []byte(body)}
+		}
+		if _, err := c.Process(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
