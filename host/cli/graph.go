@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,7 +26,7 @@ from and what reads from it. With --dot, the graph is Graphviz DOT:
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(path, cat, os.Stderr)
+			cfg, err := loadConfig(path, cat, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -73,7 +72,7 @@ func writeGraphText(w io.Writer, cfg *config.Config) {
 		}
 	}
 	for _, b := range cfg.Bypassed {
-		fmt.Fprintf(w, "(bypassed: %s)\n", b)
+		fmt.Fprintf(w, "(disabled or bypassed: %s)\n", b)
 	}
 }
 

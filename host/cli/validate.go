@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -24,13 +23,13 @@ file:line:column and a hint. Exit status 1 when there is an error.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(path, cat, os.Stderr)
+			cfg, err := loadConfig(path, cat, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d components", path, len(cfg.Components))
 			if len(cfg.Bypassed) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "; bypassed: %v", cfg.Bypassed)
+				fmt.Fprintf(cmd.OutOrStdout(), "; disabled or bypassed: %v", cfg.Bypassed)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), ")")
 			return nil
