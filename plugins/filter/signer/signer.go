@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity/fieldcrypt"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt"
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 	"github.com/sentinel-audit/sentinel/plugins/output/file/store"
 	"github.com/sentinel-audit/sentinel/sdk"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 // The attack suite: one test per alteration, each must be detected and named.

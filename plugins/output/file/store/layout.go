@@ -29,7 +29,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 const (

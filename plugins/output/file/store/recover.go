@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 // tracker follows the chain through the entry lines the store writes, so a

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 // Fsync policies.

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 // VerifyOptions choose what to check and what to do with verified events.

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/sentinel-audit/sentinel/plugins/internal/integrity/fieldcrypt"
+	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt"
 )
 
 // Files of a key directory written by `sentinel keygen`.
