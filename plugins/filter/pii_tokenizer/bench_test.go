@@ -16,7 +16,7 @@ const cleanEvent = `{"event_id":"01JD3X7Q8M0000000000000000","timestamp":"2026-1
 	` q3-summary.md (updated 2026-10-02), regions.csv (rev 7f3a9c2), forecast.xlsx; request 550e8400-e29b-41d4-a716-446655440000 ` +
 	`took 182 ms"}],"isError":false},"duration_ms":182}`
 
-// The same size with an email, a card, a phone number and a bearer token.
+// About the same size, with an email, a card, a phone number and a bearer token.
 const piiEvent = `{"event_id":"01JD3X7Q8M0000000000000001","timestamp":"2026-11-23T10:00:00Z","event_type":"mcp_tool_execution",` +
 	`"session_id":"s-4f2a","server":"crm","tool_name":"update_customer","arguments":{"email":"jane.doe@example.com",` +
 	`"note":"Card 4242 4242 4242 4242 on file, call +1 415-555-2671","auth":"Bearer abcDEF123456ghiJKL"},"result":{"content":` +
