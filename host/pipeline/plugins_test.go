@@ -26,6 +26,7 @@ var genDef = &sdk.Definition{
 		{Name: "count", Type: sdk.TypeInt, Default: 100, Description: "events"},
 		{Name: "batch", Type: sdk.TypeInt, Default: 10, Description: "events per batch"},
 		{Name: "bad_every", Type: sdk.TypeInt, Default: 0, Description: "emit unparseable data every n events"},
+		{Name: "forever", Type: sdk.TypeBool, Default: false, Description: "never end; one batch per poll"},
 	}},
 	New: func() sdk.Plugin { return &gen{} },
 }
@@ -33,6 +34,7 @@ var genDef = &sdk.Definition{
 type gen struct {
 	cfg struct {
 		Count, Batch, BadEvery int
+		Forever                bool
 	}
 	dir  string
 	next int
@@ -44,22 +46,26 @@ func (g *gen) Configure(_ context.Context, c sdk.Config) error {
 	var raw struct {
 		Count    int `json:"count"`
 		Batch    int `json:"batch"`
-		BadEvery int `json:"bad_every"`
+		BadEvery int  `json:"bad_every"`
+		Forever  bool `json:"forever"`
 	}
 	if err := c.Decode(&raw); err != nil {
 		return err
 	}
-	g.cfg.Count, g.cfg.Batch, g.cfg.BadEvery, g.dir = raw.Count, raw.Batch, raw.BadEvery, c.DataDir
+	g.cfg.Count, g.cfg.Batch, g.cfg.BadEvery, g.cfg.Forever, g.dir = raw.Count, raw.Batch, raw.BadEvery, raw.Forever, c.DataDir
 	return nil
 }
 
 func (g *gen) Process(ctx context.Context, _ *sdk.Batch) (*sdk.Batch, error) {
-	if g.next >= g.cfg.Count {
+	if g.next >= g.cfg.Count && !g.cfg.Forever {
 		return nil, sdk.ErrEndOfInput
+	}
+	if g.cfg.Forever {
+		time.Sleep(2 * time.Millisecond)
 	}
 	g.seq++
 	out := &sdk.Batch{Seq: g.seq}
-	for i := 0; i < g.cfg.Batch && g.next < g.cfg.Count; i++ {
+	for i := 0; i < g.cfg.Batch && (g.next < g.cfg.Count || g.cfg.Forever); i++ {
 		g.next++
 		if g.cfg.BadEvery > 0 && g.next%g.cfg.BadEvery == 0 {
 			out.RejectData([]byte("not json "+strconv.Itoa(g.next)), "not a JSON object")
