@@ -33,6 +33,9 @@ segment starts with a header chained to the previous segment's seal and ends
 with a seal (segment hash, chain point, and a final checkpoint when keys is
 set), after which the file is made read-only. Check a store with
 ` + "`sentinel verify --keys DIR PATH`" + `.`,
+	Operations: []sdk.Operation{
+		{Name: "rotate", Description: "Seal the active segment now; the next record starts a new one."},
+	},
 	Config: sdk.Schema{Fields: []sdk.Field{
 		{Name: "path", Type: sdk.TypeString, Required: true, Example: `"./data/audit"`,
 			Description: "Store directory; created if missing."},
