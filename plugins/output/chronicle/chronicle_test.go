@@ -17,7 +17,7 @@ import (
 
 const customer = "c8c65bfa-5f2c-42d4-9189-64bb7b939f2c"
 
-func setup(t *testing.T, extra map[string]any) (*fakeSecOps, *Output) {
+func setup(t testing.TB, extra map[string]any) (*fakeSecOps, *Output) {
 	t.Helper()
 	sec := newFakeSecOps()
 	srv := httptest.NewServer(sec)

@@ -45,7 +45,7 @@ type fakeSecOps struct {
 }
 
 // writeServiceAccount makes a real RSA key and writes a key file whose token_uri points at us.
-func (s *fakeSecOps) writeServiceAccount(t *testing.T, tokenURI string) string {
+func (s *fakeSecOps) writeServiceAccount(t testing.TB, tokenURI string) string {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

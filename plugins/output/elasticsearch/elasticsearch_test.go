@@ -17,7 +17,7 @@ import (
 
 const apiKey = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 
-func newOutput(t *testing.T, url string, extra map[string]any) *Output {
+func newOutput(t testing.TB, url string, extra map[string]any) *Output {
 	t.Helper()
 	cfg := map[string]any{"endpoints": []string{url}, "api_key": apiKey, "timeout": "2s"}
 	for k, v := range extra {

@@ -14,7 +14,7 @@ import (
 	"github.com/sentinel-audit/sentinel/sdk/sdktest"
 )
 
-func newOutput(t *testing.T, az *fakeAzure, url string, extra map[string]any) *Output {
+func newOutput(t testing.TB, az *fakeAzure, url string, extra map[string]any) *Output {
 	t.Helper()
 	cfg := map[string]any{"endpoint": url, "dcr_immutable_id": az.dcr, "stream": az.stream, "tenant_id": az.tenant,
 		"client_id": az.clientID, "client_secret": az.secret, "authority_host": url, "timeout": "2s"}

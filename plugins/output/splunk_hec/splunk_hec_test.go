@@ -20,7 +20,7 @@ import (
 
 const token = "9f5c2a1e-0b7d-4c3e-8a61-5d2f7e9b4c10"
 
-func newOutput(t *testing.T, url string, extra map[string]any) *Output {
+func newOutput(t testing.TB, url string, extra map[string]any) *Output {
 	t.Helper()
 	cfg := map[string]any{"endpoint": url, "token": token, "index": "mcp_audit", "hostname": "gw-1", "timeout": "2s"}
 	for k, v := range extra {

@@ -79,7 +79,7 @@ type Seal struct {
 	Seg     int              `json:"seg"`
 	Lines   int              `json:"lines"`   // lines before the seal, header included
 	Entries uint64           `json:"entries"` // signed entries in this segment
-	SHA256  string           `json:"sha256"`  // base64url SHA-256 of every byte before the seal line
+	SHA256  string           `json:"sha256"`  // base64url SHA-256 of the lines before the seal except entry lines (covered by Point's Merkle root)
 	Sealed  time.Time        `json:"sealed"`
 	Point   *integrity.Point `json:"point,omitempty"`
 	Reason  string           `json:"reason"`

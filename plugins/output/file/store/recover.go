@@ -209,11 +209,14 @@ func (s *Store) reopenActive(n int) error {
 		return fmt.Errorf("reopen segment %d: %w", n, err)
 	}
 	s.f, s.size, s.segHash = f, good, sha256.New()
-	s.segHash.Write(data[:good])
 	sc := bufio.NewScanner(bytes.NewReader(data[:good]))
 	sc.Buffer(nil, len(data)+1)
 	for sc.Scan() {
 		line := sc.Bytes()
+		if classify(line) != lineEntry {
+			s.segHash.Write(line)
+			s.segHash.Write(newline)
+		}
 		s.lines++
 		s.total.Lines++
 		switch classify(line) {

@@ -17,6 +17,8 @@ import (
 	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
+var newline = []byte{'\n'}
+
 // Fsync policies.
 const (
 	FsyncAlways   = "always"
@@ -127,12 +129,18 @@ func (s *Store) openSegment(n int) error {
 // write appends bytes holding n lines to the active segment. Short writes and
 // errors are retried in place so order is kept; the caller sees an error only
 // when the disk keeps failing.
-func (s *Store) write(b []byte, n int) error {
+func (s *Store) write(b []byte, n int) error { return s.writeHashed(b, n, true) }
+
+// writeHashed is write; hash says whether b goes into the seal's framing
+// hash (entry lines do not: the Merkle root in the seal's point covers them).
+func (s *Store) writeHashed(b []byte, n int, hash bool) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var w int
 		w, err = s.f.Write(b)
-		s.segHash.Write(b[:w])
+		if hash {
+			s.segHash.Write(b[:w])
+		}
 		s.size += int64(w)
 		s.total.Bytes += int64(w)
 		b = b[w:]
@@ -172,7 +180,7 @@ func (s *Store) Append(lines [][]byte) error {
 	buf, n := s.buf[:0], 0
 	for _, line := range lines {
 		if s.opts.SegmentSize > 0 && s.size+int64(len(buf)+len(line)+1) > s.opts.SegmentSize && s.lines+n > 1 {
-			if err := s.write(buf, n); err != nil {
+			if err := s.writeHashed(buf, n, false); err != nil {
 				return err
 			}
 			buf, n = buf[:0], 0
@@ -198,10 +206,14 @@ func (s *Store) Append(lines [][]byte) error {
 				return fmt.Errorf("write %s: %w", CheckpointsFile, err)
 			}
 		}
+		if classify(line) != lineEntry {
+			s.segHash.Write(line)
+			s.segHash.Write(newline)
+		}
 		buf = append(append(buf, line...), '\n')
 		n++
 	}
-	if err := s.write(buf, n); err != nil {
+	if err := s.writeHashed(buf, n, false); err != nil {
 		return err
 	}
 	s.buf = buf[:0]

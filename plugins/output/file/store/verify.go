@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -138,7 +137,7 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 	framed, sealed := false, false
 	lineNo := 0
 	entries := uint64(0)
-	err = eachLine(f, hasher, func(line []byte, torn bool) bool {
+	err = eachLine(f, func(line []byte, torn bool) bool {
 		lineNo++
 		pos := integrity.Pos{Segment: n, Line: lineNo}
 		if torn {
@@ -157,6 +156,8 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 		if lineNo == 1 {
 			if kind == lineHeader {
 				framed = true
+				hasher.Write(line)
+				hasher.Write(newline)
 				var h headerLine
 				if err := json.Unmarshal(line, &h); err != nil || h.Hdr.Seg != n || h.Hdr.PrevSeal != prevSeal {
 					w.v.Report(integrity.Finding{Kind: integrity.ReplacedSegment, Segment: n, Line: 1, Detail: "segment header does not chain to the previous segment's seal"})
@@ -211,6 +212,10 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 				return false
 			}
 		}
+		if kind != lineEntry {
+			hasher.Write(line)
+			hasher.Write(newline)
+		}
 		return !w.v.Halted()
 	})
 	w.rep.Lines += int64(lineNo)
@@ -227,9 +232,8 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 	return sealHash, nil
 }
 
-// eachLine calls fn for every line of r; hasher holds every byte before the
-// current line while fn runs, so a seal can be checked against it.
-func eachLine(r io.Reader, hasher hash.Hash, fn func(line []byte, torn bool) bool) error {
+// eachLine calls fn for every line of r, without its newline.
+func eachLine(r io.Reader, fn func(line []byte, torn bool) bool) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -247,7 +251,6 @@ func eachLine(r io.Reader, hasher hash.Hash, fn func(line []byte, torn bool) boo
 			if !fn(body, torn) {
 				return nil
 			}
-			hasher.Write(line)
 		}
 		if err == io.EOF {
 			return nil
@@ -328,7 +331,7 @@ func VerifyFile(path string, opts VerifyOptions) (*Report, error) {
 	defer f.Close()
 	w := &walker{v: v, opts: opts, rep: &Report{Path: path}}
 	lineNo := 0
-	err = eachLine(f, sha256.New(), func(line []byte, torn bool) bool {
+	err = eachLine(f, func(line []byte, torn bool) bool {
 		lineNo++
 		pos := integrity.Pos{Line: lineNo}
 		if torn {
