@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/buger/jsonparser"
 	"github.com/oklog/ulid/v2"
 )
 
@@ -28,11 +26,6 @@ const (
 	FieldClassification = "classification"
 )
 
-var envelopePaths = [][]string{
-	{FieldEventID}, {FieldTimestamp}, {FieldEventType}, {FieldSeverity}, {FieldSessionID},
-	{FieldServer}, {FieldMethod}, {FieldDirection}, {FieldStatus}, {FieldClassification},
-}
-
 // NewRecord reads the envelope out of an event's JSON object in one pass. An
 // event without event_id gets a fresh ULID, spliced into the body so that every
 // stage and destination sees the same id; one without a timestamp gets now.
@@ -49,61 +42,18 @@ func NewRecordWithID(body []byte, id func(t time.Time) string) (*Record, error) 
 
 func newRecord(body []byte, mkID func(time.Time) string) (*Record, error) {
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return nil, fmt.Errorf("event must be a JSON object")
+	vals, err := scanEnvelope(body)
+	if err != nil {
+		return nil, err
 	}
 	r := &Record{}
-	var perr error
-	var ts []byte
-	jsonparser.EachKey(body, func(idx int, v []byte, vt jsonparser.ValueType, err error) {
-		if err != nil {
-			perr = err
-			return
+	for i, dst := range [envelopeFields]*string{0: &r.ID, 2: &r.Type, 3: &r.Severity, 4: &r.Session, 5: &r.Server,
+		6: &r.Method, 7: &r.Direction, 8: &r.Status, 9: &r.Classification} {
+		if dst != nil && vals[i].quoted {
+			*dst = vals[i].string()
 		}
-		if idx == 1 {
-			ts = v
-			if vt == jsonparser.String {
-				ts = v
-			}
-			return
-		}
-		if vt != jsonparser.String {
-			return
-		}
-		s := string(v)
-		if bytes.IndexByte(v, '\\') >= 0 {
-			if u, err := jsonparser.ParseString(v); err == nil {
-				s = u
-			}
-		}
-		switch idx {
-		case 0:
-			r.ID = s
-		case 2:
-			r.Type = s
-		case 3:
-			r.Severity = s
-		case 4:
-			r.Session = s
-		case 5:
-			r.Server = s
-		case 6:
-			r.Method = s
-		case 7:
-			r.Direction = s
-		case 8:
-			r.Status = s
-		case 9:
-			r.Classification = s
-		}
-	}, envelopePaths...)
-	if perr != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", perr)
 	}
-	if !json.Valid(body) {
-		return nil, fmt.Errorf("invalid JSON")
-	}
-	r.Time = parseTime(ts)
+	r.Time = parseTime(vals[1])
 	if r.ID == "" {
 		if mkID != nil {
 			r.ID = mkID(r.Time) // zero when the event has no timestamp: ids must not depend on when it was read
@@ -117,6 +67,18 @@ func newRecord(body []byte, mkID func(time.Time) string) (*Record, error) {
 	return r, nil
 }
 
+// string returns a quoted value's text, unescaped when it has escapes.
+func (v rawValue) string() string {
+	if !v.escaped {
+		return string(v.b)
+	}
+	var s string
+	if err := json.Unmarshal(append(append([]byte{'"'}, v.b...), '"'), &s); err != nil {
+		return string(v.b)
+	}
+	return s
+}
+
 func orNow(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Now().UTC()
@@ -125,14 +87,18 @@ func orNow(t time.Time) time.Time {
 }
 
 // parseTime accepts RFC 3339 strings and epoch seconds, milliseconds or nanoseconds.
-func parseTime(v []byte) time.Time {
-	if len(v) == 0 {
+func parseTime(v rawValue) time.Time {
+	if len(v.b) == 0 {
 		return time.Time{}
 	}
-	if t, err := time.Parse(time.RFC3339Nano, string(v)); err == nil {
+	if v.quoted {
+		t, err := time.Parse(time.RFC3339Nano, v.string())
+		if err != nil {
+			return time.Time{}
+		}
 		return t
 	}
-	f, err := strconv.ParseFloat(string(v), 64)
+	f, err := strconv.ParseFloat(string(v.b), 64)
 	if err != nil {
 		return time.Time{}
 	}

@@ -1,0 +1,328 @@
+package sdk
+
+import "errors"
+
+// scanEnvelope validates body as one JSON object and, in the same pass,
+// returns the raw values of the envelope's top-level fields (strings without
+// their quotes, escapes untouched; other values as written). Inputs build a
+// record from every event they read, so this one pass replaces a full
+// validation plus a second parse: it is the largest per-record cost of ingestion.
+func scanEnvelope(b []byte) (vals [envelopeFields]rawValue, err error) {
+	s := scanner{b: b}
+	s.space()
+	if s.peek() != '{' {
+		return vals, errors.New("event must be a JSON object")
+	}
+	s.i++
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			if s.peek() != '"' {
+				return vals, s.fail("object key")
+			}
+			ks, ke, kesc := s.str()
+			if s.err != nil {
+				return vals, s.err
+			}
+			s.space()
+			if s.peek() != ':' {
+				return vals, s.fail("':'")
+			}
+			s.i++
+			s.space()
+			idx := -1
+			if !kesc {
+				idx = envelopeIndex(b[ks:ke])
+			}
+			start := s.i
+			quoted := s.peek() == '"'
+			var vs, ve int
+			var vesc bool
+			if quoted {
+				vs, ve, vesc = s.str()
+			} else {
+				s.value(1)
+				vs, ve = start, s.i
+			}
+			if s.err != nil {
+				return vals, s.err
+			}
+			if idx >= 0 {
+				vals[idx] = rawValue{b: b[vs:ve], quoted: quoted, escaped: vesc}
+			}
+			s.space()
+			if c := s.peek(); c == ',' {
+				s.i++
+				s.space()
+				continue
+			} else if c == '}' {
+				s.i++
+				break
+			}
+			return vals, s.fail("',' or '}'")
+		}
+	}
+	s.space()
+	if s.i != len(b) {
+		return vals, s.fail("end of input")
+	}
+	return vals, nil
+}
+
+const envelopeFields = 10
+
+// envelopeIndex maps a top-level key to its slot; the order is envelopePaths'.
+func envelopeIndex(k []byte) int {
+	switch string(k) { // no allocation: the compiler compares in place
+	case FieldEventID:
+		return 0
+	case FieldTimestamp:
+		return 1
+	case FieldEventType:
+		return 2
+	case FieldSeverity:
+		return 3
+	case FieldSessionID:
+		return 4
+	case FieldServer:
+		return 5
+	case FieldMethod:
+		return 6
+	case FieldDirection:
+		return 7
+	case FieldStatus:
+		return 8
+	case FieldClassification:
+		return 9
+	}
+	return -1
+}
+
+type rawValue struct {
+	b       []byte
+	quoted  bool
+	escaped bool
+}
+
+const maxDepth = 10000 // as encoding/json
+
+type scanner struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) fail(want string) error {
+	if s.err == nil {
+		if s.i >= len(s.b) {
+			s.err = errors.New("invalid JSON: unexpected end, want " + want)
+		} else {
+			s.err = errors.New("invalid JSON: unexpected " + quoteByte(s.b[s.i]) + ", want " + want)
+		}
+	}
+	s.i = len(s.b)
+	return s.err
+}
+
+func quoteByte(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return "'" + string(c) + "'"
+	}
+	return "control byte"
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str scans a string at s.i and returns its content's span.
+func (s *scanner) str() (start, end int, escaped bool) {
+	s.i++ // opening quote
+	start = s.i
+	b := s.b
+	for i := s.i; i < len(b); i++ {
+		c := b[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		switch {
+		case c == '"':
+			s.i = i + 1
+			return start, i, escaped
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(b) {
+				s.i = i
+				s.fail("escape")
+				return
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+5 >= len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					s.i = i
+					s.fail("\\u and four hex digits")
+					return
+				}
+				i += 5
+			default:
+				s.i = i + 1
+				s.fail("escape character")
+				return
+			}
+		default:
+			s.i = i
+			s.fail("string character (control bytes must be escaped)")
+			return
+		}
+	}
+	s.i = len(b)
+	s.fail("closing quote")
+	return
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// value scans any JSON value.
+func (s *scanner) value(depth int) {
+	if depth > maxDepth {
+		s.fail("less nesting")
+		return
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		s.str()
+	case c == '{':
+		s.i++
+		s.space()
+		if s.peek() == '}' {
+			s.i++
+			return
+		}
+		for s.err == nil {
+			if s.peek() != '"' {
+				s.fail("object key")
+				return
+			}
+			s.str()
+			s.space()
+			if s.peek() != ':' {
+				s.fail("':'")
+				return
+			}
+			s.i++
+			s.space()
+			s.value(depth + 1)
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.i++
+				s.space()
+			case '}':
+				s.i++
+				return
+			default:
+				s.fail("',' or '}'")
+			}
+		}
+	case c == '[':
+		s.i++
+		s.space()
+		if s.peek() == ']' {
+			s.i++
+			return
+		}
+		for s.err == nil {
+			s.value(depth + 1)
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.i++
+				s.space()
+			case ']':
+				s.i++
+				return
+			default:
+				s.fail("',' or ']'")
+			}
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		s.number()
+	case c == 't':
+		s.literal("true")
+	case c == 'f':
+		s.literal("false")
+	case c == 'n':
+		s.literal("null")
+	default:
+		s.fail("a value")
+	}
+}
+
+func (s *scanner) literal(lit string) {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		s.fail(lit)
+		return
+	}
+	s.i += len(lit)
+}
+
+// number follows JSON's grammar: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
+func (s *scanner) number() {
+	if s.peek() == '-' {
+		s.i++
+	}
+	switch c := s.peek(); {
+	case c == '0':
+		s.i++
+	case c >= '1' && c <= '9':
+		s.digits()
+	default:
+		s.fail("digit")
+		return
+	}
+	if s.peek() == '.' {
+		s.i++
+		if c := s.peek(); c < '0' || c > '9' {
+			s.fail("digit")
+			return
+		}
+		s.digits()
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		s.i++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.i++
+		}
+		if c := s.peek(); c < '0' || c > '9' {
+			s.fail("digit")
+			return
+		}
+		s.digits()
+	}
+}
+
+func (s *scanner) digits() {
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+}

@@ -1,0 +1,84 @@
+package sdk
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewRecordReadsTheEnvelopeInOnePass(t *testing.T) {
+	r, err := NewRecord([]byte(` {"event_id":"01J","timestamp":"2026-11-23T10:00:00.5Z","event_type":"mcp_tool_execution",
+		"severity":"high","session_id":"s\u00e9","server":"files","method":"tools/call","direction":"client_to_server",
+		"status":"success","classification":"SECRET","nested":{"event_id":"not me"},"arguments":[1,2,{"a":null}]} `))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != "01J" || r.Type != "mcp_tool_execution" || r.Severity != "high" || r.Session != "sé" || r.Server != "files" ||
+		r.Method != "tools/call" || r.Direction != "client_to_server" || r.Status != "success" || r.Classification != "SECRET" {
+		t.Fatalf("envelope %+v", r)
+	}
+	if !r.Time.Equal(time.Date(2026, 11, 23, 10, 0, 0, 5e8, time.UTC)) {
+		t.Fatalf("time %v", r.Time)
+	}
+	for _, ts := range []string{`1763892000`, `1763892000123`, `1763892000123456789`, `1763892000.5`} {
+		r, err := NewRecord([]byte(`{"timestamp":` + ts + `}`))
+		if err != nil || r.Time.Year() != 2025 {
+			t.Errorf("epoch %s: %v %v", ts, r.Time, err)
+		}
+	}
+}
+
+func TestNewRecordAddsAnIDOnlyWhenMissing(t *testing.T) {
+	r, err := NewRecord([]byte(`{"event_type":"x"}`))
+	if err != nil || len(r.ID) != 26 || !strings.HasPrefix(string(r.Body), `{"event_id":"`+r.ID+`","event_type"`) {
+		t.Fatalf("%v %s", err, r.Body)
+	}
+	r, _ = NewRecord([]byte(`{}`))
+	if string(r.Body) != `{"event_id":"`+r.ID+`"}` || !json.Valid(r.Body) {
+		t.Fatalf("empty object: %s", r.Body)
+	}
+}
+
+// The scanner must agree with encoding/json on what is valid JSON.
+var validity = []string{
+	`{}`, `{"a":1}`, `{"a":-0.5e+10}`, `{"a":[true,false,null,"x",{"b":[]}]}`, `{"a":"\u00e9\n\"\\"}`,
+	`{"a":1,}`, `{"a" 1}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":-}`, `{"a":1e}`, `{"a":tru}`, `{"a":"x`,
+	`{"a":"\x"}`, `{"a":"\u12"}`, "{\"a\":\"\x01\"}", `{"a":[1,]}`, `{"a":[1 2]}`, `{a:1}`, `{"a":1}x`, `[1]`, `"x"`,
+	``, `{`, `{"a":{"b":1}`, `{"a":1}{"b":2}`, `{"a":nul}`, `{"a":"ok"} `, "\n{\"a\":1}\n",
+}
+
+func TestScannerAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range validity {
+		obj := strings.HasPrefix(strings.TrimSpace(s), "{")
+		want := json.Valid([]byte(s)) && obj
+		_, err := NewRecord([]byte(s))
+		if (err == nil) != want {
+			t.Errorf("%q: scanner valid=%v, encoding/json valid=%v (%v)", s, err == nil, want, err)
+		}
+	}
+}
+
+func FuzzScannerAgreesWithEncodingJSON(f *testing.F) {
+	for _, s := range validity {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(strings.TrimSpace(s))
+		want := json.Valid(b) && len(b) > 0 && b[0] == '{'
+		if _, err := scanEnvelope(b); (err == nil) != want {
+			t.Fatalf("%q: scanner valid=%v, encoding/json valid=%v", s, err == nil, want)
+		}
+	})
+}
+
+func BenchmarkNewRecord(b *testing.B) {
+	body := []byte(`{"event_id":"01JBENCH000000000000000001","timestamp":"2026-11-23T10:00:00Z","event_type":"mcp_tool_execution","severity":"info","session_id":"6f1c2a7e-5b8d-4c3e-9a1f-2d4b6c8e0a13","client_id":"claude-desktop","server":"filesystem","tool_name":"read_file","arguments":{"path":"/srv/projects/atlas/reports/2026/q3-summary.md","encoding":"utf-8"},"result":"Quarterly revenue grew eleven percent; churn fell to 2.1 percent; the platform team shipped the audit pipeline.","duration_ms":12,"success":true}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := NewRecord(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
