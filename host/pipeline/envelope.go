@@ -6,15 +6,19 @@ import (
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 
-// token ties records back to the input batch they came from. Every envelope
-// holding the token holds one reference; when the last is released the input
-// batch is fully delivered (or dead-lettered) and the input is acknowledged.
+// token ties records back to where they must be acknowledged: the input
+// batch they came from, or the disk-buffer entry they were read from. Every
+// envelope holding the token holds one reference; when the last is released
+// every record was delivered (or dead-lettered) and the owner is told.
 type token struct {
-	input *inputNode
+	owner acker
 	gen   uint64 // the input process generation that produced the batch
 	seq   uint64
 	refs  atomic.Int64
 }
+
+// acker is told when a token's records are all done.
+type acker interface{ acked(*token) }
 
 // envelope is a host-side batch on its way through the graph.
 type envelope struct {
@@ -48,7 +52,7 @@ func derive(env *envelope, recs []*sdk.Record) *envelope {
 func release(env *envelope) {
 	for _, t := range env.tokens {
 		if t.refs.Add(-1) == 0 {
-			t.input.acked(t)
+			t.owner.acked(t)
 		}
 	}
 	env.tokens = nil

@@ -134,7 +134,7 @@ func (n *inputNode) handle(ctx context.Context, ev streamEvent) {
 func (n *inputNode) emit(ctx context.Context, out *sdk.Batch) {
 	n.stats.Out.Add(int64(len(out.Records)))
 	n.stats.Batches.Add(1)
-	t := &token{input: n, gen: n.sup.gen, seq: out.Seq}
+	t := &token{owner: n, gen: n.sup.gen, seq: out.Seq}
 	t.refs.Store(1) // held while handing out, so fast deliveries cannot ack early
 	n.outstanding.Add(1)
 	env := newEnvelope(out.Records, []*token{t})

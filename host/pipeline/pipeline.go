@@ -75,7 +75,16 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 			continue
 		}
 		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{})}
+		w.source = w.inbox
 		w.upstreams.Store(int32(len(comp.Inputs)))
+		if comp.Kind == sdk.KindOutput && comp.Buffer.Type == "disk" {
+			disk, err := openDiskBuffer(w)
+			if err != nil {
+				p.closeBuffers()
+				return nil, err
+			}
+			w.disk, w.source = disk, disk.out
+		}
 		workers[comp.ID()] = w
 		p.workers = append(p.workers, w)
 	}
@@ -89,6 +98,7 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 		for _, s := range sups {
 			s.stop()
 		}
+		p.closeBuffers()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -119,6 +129,14 @@ func startAll(ctx context.Context, sups []*supervised) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func (p *Pipeline) closeBuffers() {
+	for _, w := range p.workers {
+		if w.disk != nil {
+			w.disk.close()
+		}
+	}
 }
 
 func downstreamOf(id string, cfg *config.Config, workers map[string]*worker) []*worker {

@@ -341,3 +341,70 @@ output "collect" "out" {
 		t.Fatalf("%d acks for %d records: every delivered batch must be acknowledged before the input closes", acks, emitted)
 	}
 }
+
+func TestDiskBufferAcksInputsAtOnceAndSurvivesARestart(t *testing.T) {
+	h := load(t, `
+input "gen" "in" {
+  count = 400
+  batch = 40
+}
+output "collect" "out" {
+  inputs     = [input.gen.in]
+  path       = "OUT"
+  fail_first = 1000000
+  buffer {
+    type = "disk"
+  }
+  retry {
+    initial = "5ms"
+    max     = "10ms"
+  }
+}
+`)
+	p, err := Start(context.Background(), h.cfg, CatalogLauncher{Catalog: h.cat, Config: h.cfg}, Options{PollWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The destination is down, yet every input batch is acknowledged once it is on disk.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(h.dir, "data/input.gen.in/acks.log")); strings.Count(string(b), "\n") == 10 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if acks := h.lines("data/input.gen.in/acks.log"); len(acks) != 10 {
+		t.Fatalf("%d of 10 input batches acknowledged with the records safe on disk", len(acks))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = p.Stop(ctx) // times out: the destination is still down
+	if _, err := os.Stat(filepath.Join(h.dir, "out")); err == nil {
+		t.Fatal("nothing can have been delivered yet")
+	}
+
+	// Restart with the destination back and no new input: the buffer delivers everything.
+	src := strings.Replace(`
+input "gen" "in" {
+  count = 0
+}
+output "collect" "out" {
+  inputs = [input.gen.in]
+  path   = "OUT"
+  buffer {
+    type = "disk"
+  }
+}
+`, "OUT", filepath.Join(h.dir, "out"), 1)
+	cfg, diags := config.LoadSource(filepath.Join(h.dir, "pipeline.hcl"), []byte("sentinel { data_dir = \"data\" }\n"+src), h.cat)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	h.cfg = cfg
+	h.run(true)
+	got := ids(h.lines("out"))
+	requireAll(t, got, 400, nil)
+	if len(got) != 400 {
+		t.Fatalf("delivered %d distinct, want 400", len(got))
+	}
+}

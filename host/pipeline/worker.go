@@ -22,6 +22,8 @@ type worker struct {
 	stats *Stats
 
 	inbox      chan *envelope
+	source     <-chan *envelope // what the loop reads: the inbox, or the disk buffer behind it
+	disk       *diskBuffer
 	upstreams  atomic.Int32 // open upstreams; the inbox closes when the last one finishes
 	downstream []*worker
 
@@ -55,6 +57,9 @@ func (w *worker) upstreamDone() {
 
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
+	if w.disk != nil {
+		go w.disk.run(ctx)
+	}
 	tick := 50 * time.Millisecond
 	if age := w.comp.Batch.MaxAge.Std(); age > 0 && age/2 < tick {
 		tick = age / 2
@@ -64,7 +69,7 @@ func (w *worker) run(ctx context.Context) {
 	for {
 		var inbox <-chan *envelope
 		if !w.closing && len(w.ready) < 2 {
-			inbox = w.inbox
+			inbox = w.source
 		}
 		select {
 		case env, ok := <-inbox:
@@ -82,6 +87,9 @@ func (w *worker) run(ctx context.Context) {
 			w.onTick(now)
 		case <-ctx.Done():
 			w.sup.stop()
+			if w.disk != nil {
+				w.disk.close()
+			}
 			return
 		}
 		w.pump()
@@ -99,6 +107,9 @@ func (w *worker) run(ctx context.Context) {
 
 func (w *worker) finish() {
 	w.sup.shutdown(w.p.closeTimeout())
+	if w.disk != nil {
+		w.disk.close()
+	}
 	for _, d := range w.downstream {
 		d.upstreamDone()
 	}
