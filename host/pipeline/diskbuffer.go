@@ -15,8 +15,8 @@ import (
 // every record of it was delivered or dead-lettered. Un-acked entries are
 // delivered again after a restart.
 type diskBuffer struct {
-	w      *worker
-	q      buffer.Queue
+	w   *worker
+	q   buffer.Queue
 	out chan *envelope // popped entries: the worker's source
 }
 

@@ -44,8 +44,8 @@ type gen struct {
 
 func (g *gen) Configure(_ context.Context, c sdk.Config) error {
 	var raw struct {
-		Count    int `json:"count"`
-		Batch    int `json:"batch"`
+		Count    int  `json:"count"`
+		Batch    int  `json:"batch"`
 		BadEvery int  `json:"bad_every"`
 		Forever  bool `json:"forever"`
 	}
