@@ -40,6 +40,8 @@ type Pipeline struct {
 	workers []*worker
 	stats   map[string]*Stats
 
+	metrics *metrics
+
 	stopOnce sync.Once
 	stopCh   chan struct{}
 	cancel   context.CancelFunc
@@ -60,6 +62,7 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 	}
 	p := &Pipeline{cfg: cfg, logger: opts.Logger, launcher: l, pollWait: opts.PollWait, sharedMemory: opts.InProcess,
 		dead: newDeadLetters(cfg.DataDir), stats: map[string]*Stats{}, stopCh: make(chan struct{}), done: make(chan struct{})}
+	p.metrics = newMetrics(p)
 	workers := map[string]*worker{}
 	var sups []*supervised
 	for _, comp := range cfg.Components {
@@ -74,7 +77,8 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 			p.inputs = append(p.inputs, &inputNode{p: p, comp: comp, sup: sup, stats: st, ackSignal: make(chan struct{}, 1), done: make(chan struct{})})
 			continue
 		}
-		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{})}
+		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{}),
+			latency: p.metrics.observer(comp.ID())}
 		w.source = w.inbox
 		w.upstreams.Store(int32(len(comp.Inputs)))
 		if comp.Kind == sdk.KindOutput && comp.Buffer.Type == "disk" {
@@ -113,6 +117,7 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 		go n.run(runCtx, p.stopCh)
 	}
 	go p.watch()
+	p.metrics.ready.Store(true)
 	return p, nil
 }
 
@@ -158,6 +163,7 @@ func (p *Pipeline) watch() {
 	for _, n := range p.inputs {
 		<-n.done
 	}
+	p.metrics.ready.Store(false)
 	p.dead.close()
 	close(p.done)
 }
@@ -175,6 +181,7 @@ func (p *Pipeline) Wait() error {
 // Stop stops the inputs, lets in-flight batches drain until ctx ends, then
 // abandons what is left (it was never acknowledged, so inputs replay it).
 func (p *Pipeline) Stop(ctx context.Context) error {
+	p.metrics.ready.Store(false)
 	p.stopOnce.Do(func() { close(p.stopCh) })
 	select {
 	case <-p.done:

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -407,4 +410,46 @@ output "collect" "out" {
 	if len(got) != 400 {
 		t.Fatalf("delivered %d distinct, want 400", len(got))
 	}
+}
+
+func TestMetricsReadinessAndStatusEndpoints(t *testing.T) {
+	h := load(t, chain)
+	p, err := Start(context.Background(), h.cfg, LocalLauncher{Defs: map[string]*sdk.Definition{"gen": genDef, "tag": tagDef, "collect": collectDef}},
+		Options{InProcess: true, PollWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.Handler())
+	defer srv.Close()
+	<-p.Done()
+	body := get(t, srv.URL+"/metrics", 200)
+	for _, want := range []string{
+		`sentinel_component_records_total{component="output.collect.out",direction="out"} 2000`,
+		`sentinel_component_records_total{component="filter.tag.t",direction="in"} 2000`,
+		`sentinel_batch_duration_seconds_count{component="filter.tag.t"}`,
+		`sentinel_plugin_restarts_total{component="input.gen.in"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	get(t, srv.URL+"/healthz", 200)
+	get(t, srv.URL+"/readyz", 503) // finished: no longer ready
+	if !strings.Contains(get(t, srv.URL+"/status", 200), `"component":"output.collect.out"`) {
+		t.Error("/status lacks the components")
+	}
+}
+
+func get(t *testing.T, url string, status int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("GET %s: %d, want %d: %s", url, resp.StatusCode, status, b)
+	}
+	return string(b)
 }

@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // Stats counts what one component did.
 type Stats struct {
-	In, Out, DeadLettered, Retried, Restarts, Batches atomic.Int64
+	In, Out, DeadLettered, Dropped, Retried, Restarts, Batches atomic.Int64
 }
 
 // StatsSnapshot is a point-in-time copy, for status output and metrics.
@@ -13,12 +13,13 @@ type StatsSnapshot struct {
 	In           int64  `json:"in"`
 	Out          int64  `json:"out"`
 	DeadLettered int64  `json:"dead_lettered"`
+	Dropped      int64  `json:"dropped"`
 	Retried      int64  `json:"retried"`
 	Restarts     int64  `json:"restarts"`
 	Batches      int64  `json:"batches"`
 }
 
 func (s *Stats) snapshot(id string) StatsSnapshot {
-	return StatsSnapshot{Component: id, In: s.In.Load(), Out: s.Out.Load(), DeadLettered: s.DeadLettered.Load(),
+	return StatsSnapshot{Component: id, In: s.In.Load(), Out: s.Out.Load(), DeadLettered: s.DeadLettered.Load(), Dropped: s.Dropped.Load(),
 		Retried: s.Retried.Load(), Restarts: s.Restarts.Load(), Batches: s.Batches.Load()}
 }

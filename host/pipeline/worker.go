@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sentinel-audit/sentinel/host/config"
 	"github.com/sentinel-audit/sentinel/sdk"
 )
@@ -16,10 +18,11 @@ import (
 // results downstream, retries, dead-letters, and restarts the plugin when it
 // dies or hangs, replaying every batch it had not answered.
 type worker struct {
-	p     *Pipeline
-	comp  *config.Component
-	sup   *supervised
-	stats *Stats
+	p       *Pipeline
+	comp    *config.Component
+	sup     *supervised
+	stats   *Stats
+	latency prometheus.Observer
 
 	inbox      chan *envelope
 	source     <-chan *envelope // what the loop reads: the inbox, or the disk buffer behind it
@@ -185,6 +188,7 @@ func (w *worker) handle(ctx context.Context, ev streamEvent) {
 	}
 	head := w.inflight[0]
 	w.inflight = w.inflight[1:]
+	w.latency.Observe(time.Since(head.sent).Seconds())
 	w.result(ctx, head.env, ev.frame.Batch, ev.frame.Err)
 }
 
@@ -218,6 +222,9 @@ func (w *worker) result(ctx context.Context, env *envelope, out *sdk.Batch, err 
 	switch {
 	case err == nil:
 		if w.comp.Kind == sdk.KindFilter {
+			if dropped := len(env.records) - len(rejected) - len(out.Records); dropped > 0 {
+				w.stats.Dropped.Add(int64(dropped))
+			}
 			w.forward(ctx, env, out.Records)
 		} else {
 			w.stats.Out.Add(int64(len(env.records) - len(rejected)))
