@@ -1,0 +1,17 @@
+package nats
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/sentinel-audit/sentinel/plugins/output/nats/natsconn/natstest"
+	"github.com/sentinel-audit/sentinel/sdk/sdktest"
+)
+
+func TestConformance(t *testing.T) {
+	srv := natstest.Start(t)
+	sdktest.Conformance(t, Definition, sdktest.Options{
+		Config: json.RawMessage(fmt.Sprintf(`{"url":%q,"create_stream":true}`, srv.URL())),
+	})
+}
