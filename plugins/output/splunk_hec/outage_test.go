@@ -68,6 +68,7 @@ func TestOutageUnderTrafficLosesNothing(t *testing.T) {
 		outage = d
 	}
 	hec := newFakeHEC(token)
+	hec.light = true
 	dest := &switchable{addr: "127.0.0.1:0", h: hec}
 	dest.up(t)
 	o := newOutput(t, "http://"+dest.addr, map[string]any{"timeout": "1s", "max_request_events": 200})
