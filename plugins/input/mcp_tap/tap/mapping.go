@@ -141,6 +141,13 @@ func (s *Session) finish(pd *pending, m *message, status, reason string, now tim
 	if v := metaString(res.Meta, metaProtocolVersion); v != "" && s.protocol == "" {
 		s.protocol = v
 	}
+	if raw, ok := res.Meta[metaServerInfo]; ok && s.server == nil {
+		// 2026-07-28 results name their server; a stateless exchange has no discover
+		var si Implementation
+		if json.Unmarshal(raw, &si) == nil && si.Name != "" {
+			s.server = &si
+		}
+	}
 	var success *bool
 	var errText, errType string
 	var errCode *int
