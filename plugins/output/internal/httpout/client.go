@@ -69,7 +69,7 @@ func Fields(d Defaults) []sdk.Field {
 		{Name: "max_request_bytes", Type: sdk.TypeSize, Default: d.MaxRequestBytes, Description: "Cap on one request's body before compression; a batch is sent as several requests under it."},
 		{Name: "max_request_events", Type: sdk.TypeInt, Default: d.MaxRequestEvents, Description: "Cap on the number of events in one request."},
 		{Name: "concurrency", Type: sdk.TypeInt, Default: d.Concurrency, Description: "Requests of one batch in flight at once."},
-		{Name: "headers", Type: sdk.TypeStringMap, Description: "Extra HTTP headers sent with every request (a proxy's header, for example).", Example: `{ "X-Tenant" = "soc" }`},
+		{Name: "headers", Type: sdk.TypeStringMap, Sensitive: true, Description: "Extra HTTP headers sent with every request (a proxy's header, for example); sensitive, as they may carry credentials.", Example: `{ "X-Tenant" = "soc" }`},
 	}
 }
 
