@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // shortDir is a data dir short enough for a unix socket path.
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "mt")
 	if err != nil {
@@ -54,7 +54,7 @@ type host struct {
 	done   chan struct{}
 }
 
-func startHost(t *testing.T, dataDir string, cfg map[string]any) *host {
+func startHost(t testing.TB, dataDir string, cfg map[string]any) *host {
 	t.Helper()
 	raw, _ := json.Marshal(cfg)
 	p := mcp_tap.Definition.New().(*mcp_tap.Tap)
@@ -100,7 +100,7 @@ func (h *host) stop() {
 	h.tap.Close(context.Background())
 }
 
-func (h *host) status(t *testing.T) map[string]any {
+func (h *host) status(t testing.TB) map[string]any {
 	v, err := h.tap.Invoke(context.Background(), sdk.OpGetStatus, nil)
 	if err != nil {
 		t.Fatal(err)

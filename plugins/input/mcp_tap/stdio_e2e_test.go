@@ -34,7 +34,7 @@ type wrapped struct {
 	exit    chan stdio.Exit
 }
 
-func wrap(t *testing.T, address, dataDir string, pol *tap.PolicyConfig, command ...string) *wrapped {
+func wrap(t testing.TB, address, dataDir string, pol *tap.PolicyConfig, command ...string) *wrapped {
 	t.Helper()
 	ep, err := deliver.ParseAddress(address)
 	if err != nil {
@@ -69,7 +69,7 @@ func wrap(t *testing.T, address, dataDir string, pol *tap.PolicyConfig, command 
 	return w
 }
 
-func (w *wrapped) wait(t *testing.T) stdio.Exit {
+func (w *wrapped) wait(t testing.TB) stdio.Exit {
 	t.Helper()
 	select {
 	case ex := <-w.exit:

@@ -25,6 +25,10 @@ type SinkOptions struct {
 	SpoolDir string // where spool files live; required
 	Queue    int    // events held in memory before spilling (default 8192)
 	Batch    int    // events per ingest request (default 512)
+	// Linger is how long a batch waits to fill once it has an event (default
+	// 20ms): one request per event would cost the host, and the CPU the MCP
+	// session runs on, far more than the wait.
+	Linger time.Duration
 	// Backoff bounds the wait between attempts while the endpoint is down.
 	MinBackoff, MaxBackoff time.Duration
 	Log                    func(msg string, args ...any)
@@ -60,6 +64,9 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	}
 	if o.Batch <= 0 {
 		o.Batch = 512
+	}
+	if o.Linger <= 0 {
+		o.Linger = 20 * time.Millisecond
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 200 * time.Millisecond
@@ -196,12 +203,25 @@ func (s *Sink) next(healthy bool, wait time.Duration) (batch [][]byte, open bool
 	case <-timer.C:
 		return nil, true
 	}
+	linger := time.NewTimer(s.o.Linger)
+	defer linger.Stop()
 	for len(batch) < s.o.Batch {
 		select {
 		case ev := <-s.queue:
 			batch = append(batch, ev)
 			continue
-		default:
+		case <-linger.C:
+		case <-s.stop:
+			// closing: take what is queued without waiting
+			for len(batch) < s.o.Batch {
+				select {
+				case ev := <-s.queue:
+					batch = append(batch, ev)
+					continue
+				default:
+				}
+				break
+			}
 		}
 		break
 	}

@@ -67,10 +67,11 @@ func (c *ClientWriter) flushQueued() {
 	c.queued = c.queued[:0]
 }
 
-// Ordering: each chunk is observed before it is forwarded. A request is thus
-// registered before its last byte can reach the peer, so the answer, which
-// the other pump observes, always finds it. Observation costs microseconds
-// and never waits on the pipeline (Config.Emit must not block).
+// Ordering: each chunk is forwarded first and observed after, so observation
+// adds nothing to the round trip. A fast peer's answer can therefore be
+// observed (by the other pump) before its request; the Session parks such a
+// response until the request shows up. Observation never waits on the
+// pipeline (Config.Emit must not block).
 
 // PumpServerToClient copies the server's stdout to the client unchanged. It
 // returns at EOF (nil) or on the first error.
@@ -84,10 +85,10 @@ func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
-			f.Write(buf[:n]) // observe first: see the package comment on ordering
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return err
 			}
+			f.Write(buf[:n]) // observe after forwarding: see the comment on ordering
 		}
 		if rerr != nil {
 			f.Flush()
@@ -116,10 +117,10 @@ func PumpClientToServer(dst io.Writer, src io.Reader, s *Session, gate bool, rep
 		for {
 			n, rerr := src.Read(buf)
 			if n > 0 {
-				f.Write(buf[:n])
 				if _, err := dst.Write(buf[:n]); err != nil {
 					return err
 				}
+				f.Write(buf[:n])
 			}
 			if rerr != nil {
 				f.Flush()

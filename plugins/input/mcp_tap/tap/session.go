@@ -58,7 +58,20 @@ type Session struct {
 	startEmitted bool
 	ended        bool
 	buckets      *sessionBuckets
+	// orphans are responses observed before their request: each pump
+	// forwards first and observes after, so a fast peer's answer can be seen
+	// before the request that caused it. They wait here for it.
+	orphans map[pendKey]orphan
 }
+
+type orphan struct {
+	msg  *message
+	size int
+}
+
+// maxOrphans bounds responses waiting for a request; beyond it the oldest
+// are recorded as unmatched.
+const maxOrphans = 256
 
 // NewSession starts observing a session.
 func (t *Tap) NewSession(info SessionInfo) *Session {
@@ -196,6 +209,12 @@ func (s *Session) request(dir Direction, m *message) Verdict {
 			return v
 		}
 	}
+	if o, ok := s.orphans[pendKey{dir, key.id}]; ok {
+		// its answer already went by: close it now, duration unknown (~0)
+		delete(s.orphans, pendKey{dir, key.id})
+		s.finish(pd, o.msg, "", "", now)
+		return Verdict{}
+	}
 	s.pending[key] = pd
 	return Verdict{}
 }
@@ -242,8 +261,13 @@ func (s *Session) response(dir Direction, m *message, size int) {
 	key := pendKey{dir.Reverse(), idKey(m.ID)}
 	pd := s.pending[key]
 	if pd == nil {
-		t.stats.Unmatched.Add(1)
-		s.violationLocked(dir, "", "unmatched_response", SeverityLow, map[string]any{"id": idString(m.ID), "bytes": size})
+		if s.orphans == nil {
+			s.orphans = map[pendKey]orphan{}
+		}
+		if len(s.orphans) >= maxOrphans {
+			s.flushOrphansLocked()
+		}
+		s.orphans[key] = orphan{msg: m, size: size}
 		return
 	}
 	delete(s.pending, key)
@@ -261,6 +285,7 @@ func (s *Session) Close(end bool, reason string, details map[string]any) {
 		return
 	}
 	s.ended = true
+	s.flushOrphansLocked()
 	for k, pd := range s.pending {
 		delete(s.pending, k)
 		s.t.stats.NoResponse.Add(1)
@@ -276,6 +301,15 @@ func (s *Session) Close(end bool, reason string, details map[string]any) {
 	ev.Client, ev.ServerInfo = s.client, s.server
 	ev.Details = details
 	s.t.emit(ev)
+}
+
+// flushOrphansLocked records responses that never found their request.
+func (s *Session) flushOrphansLocked() {
+	for k, o := range s.orphans {
+		delete(s.orphans, k)
+		s.t.stats.Unmatched.Add(1)
+		s.violationLocked(k.dir.Reverse(), "", "unmatched_response", SeverityLow, map[string]any{"id": idString(o.msg.ID), "bytes": o.size})
+	}
 }
 
 // NewEvent builds an event carrying the session's identity, for transports

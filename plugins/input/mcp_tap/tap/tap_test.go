@@ -117,6 +117,7 @@ func TestMalformedTrafficIsCountedAndRecorded(t *testing.T) {
 		`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x"}}`,
 		`{"jsonrpc":"2.0","id":5,"method":"weird/thing"}`)
 	send(s, ServerToClient, `{"jsonrpc":"2.0","id":77,"result":{}}`, `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`)
+	s.Close(true, "eof", nil)
 	st := tp.Stats()
 	if st.NonJSON.Load() != 1 || st.Batches.Load() != 1 || st.DuplicateIDs.Load() != 1 || st.UnknownMethods.Load() != 1 || st.Unmatched.Load() != 1 {
 		t.Fatalf("stats: %v", st.Snapshot())
@@ -131,10 +132,10 @@ func TestMalformedTrafficIsCountedAndRecorded(t *testing.T) {
 		}
 	}
 	// the batched call was correlated with its response
-	if calls := rec.ofType("mcp_tool_execution"); len(calls) != 1 || calls[0]["tool_name"] != "a" || calls[0]["success"] != true {
-		t.Fatalf("batched call: %v", calls)
+	if calls := rec.ofType("mcp_tool_execution"); len(calls) != 2 || calls[0]["tool_name"] != "a" || calls[0]["success"] != true ||
+		calls[1]["status"] != "no_response" {
+		t.Fatalf("batched call, then the unanswered one: %v", calls)
 	}
-	s.Close(true, "eof", nil)
 	if st.NoResponse.Load() != 3 { // id 9 (second copy), ping 2, weird 5
 		t.Fatalf("no_response = %d", st.NoResponse.Load())
 	}
@@ -233,5 +234,18 @@ func TestResultTruncatedButValid(t *testing.T) {
 	c := rec.ofType("mcp_tool_execution")[0]
 	if c["result_truncated"] != true || len(c["result"].(string)) > DefaultMaxPayload || c["result_bytes"].(float64) < 10000 {
 		t.Fatalf("%v", c["result_truncated"])
+	}
+}
+
+func TestAnswerObservedBeforeItsRequestStillCorrelates(t *testing.T) {
+	tp, rec := newTestTap(t, nil)
+	s := tp.NewSession(SessionInfo{})
+	// the pumps forward first and observe after, so this order happens
+	send(s, ServerToClient, `{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`)
+	send(s, ClientToServer, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"fast"}}`)
+	s.Close(true, "eof", nil)
+	calls := rec.ofType("mcp_tool_execution")
+	if len(calls) != 1 || calls[0]["success"] != true || tp.Stats().Unmatched.Load() != 0 {
+		t.Fatalf("%v %v", calls, tp.Stats().Snapshot())
 	}
 }
