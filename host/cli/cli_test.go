@@ -71,7 +71,7 @@ output "stdout" "out" {
 
 func TestGraphPrintsTextAndDOT(t *testing.T) {
 	text, _, err := execute(t, "", "graph", "-c", "../../config.hcl.example")
-	if err != nil || !strings.Contains(text, "filter.signer.chain\n  <- filter.classifier.compliance\n  -> output.file.store") {
+	if err != nil || !strings.Contains(text, "filter.signer.chain\n  <- filter.encryptor.fields\n  -> output.file.store") {
 		t.Fatalf("text graph: %v\n%s", err, text)
 	}
 	dot, _, err := execute(t, "", "graph", "-c", "../../config.hcl.example", "--dot")

@@ -4,6 +4,7 @@ package builtin
 
 import (
 	"github.com/sentinel-audit/sentinel/plugins/filter/classifier"
+	"github.com/sentinel-audit/sentinel/plugins/filter/encryptor"
 	"github.com/sentinel-audit/sentinel/plugins/filter/passthrough"
 	pii_tokenizer "github.com/sentinel-audit/sentinel/plugins/filter/pii_tokenizer"
 	"github.com/sentinel-audit/sentinel/plugins/filter/signer"
@@ -28,6 +29,7 @@ func All() []*sdk.Definition {
 		passthrough.Definition,
 		pii_tokenizer.Definition,
 		classifier.Definition,
+		encryptor.Definition,
 		signer.Definition,
 		file.Definition,
 		stdout.Definition,
