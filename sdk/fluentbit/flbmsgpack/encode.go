@@ -48,7 +48,7 @@ func AppendTime(dst []byte, t time.Time, form TimeForm) []byte {
 	case TimeInt:
 		return AppendInt(dst, t.Unix())
 	case TimeFloat:
-		return AppendFloat(dst, float64(t.UnixNano())/1e9)
+		return AppendFloat(dst, float64(t.Unix())+float64(t.Nanosecond())/1e9)
 	}
 	dst = append(dst, 0xd7, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(t.Unix()))
