@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,8 +78,10 @@ func Run(o Options) (Exit, error) {
 	client := tap.NewClientWriter(o.Stdout)
 
 	clientDone := make(chan error, 1)
+	var clientClosed atomic.Bool
 	go func() {
 		err := tap.PumpClientToServer(inW, o.Stdin, sess, o.Gate, client.Inject)
+		clientClosed.Store(true) // before the server can see EOF and exit
 		inW.Close() // the client hung up: the server sees EOF on stdin, as it would directly
 		clientDone <- err
 	}()
@@ -128,6 +131,9 @@ wait:
 		}
 	}
 	outR.Close()
+	if reason == "server_exit" && clientClosed.Load() {
+		reason = "client_closed"
+	}
 	ex := exitOf(cmd, waitErr)
 	details := map[string]any{"exit_code": ex.Code, "command": o.Command[0]}
 	if ex.Signal != 0 {
