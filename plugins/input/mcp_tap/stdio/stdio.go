@@ -82,7 +82,7 @@ func Run(o Options) (Exit, error) {
 	go func() {
 		err := tap.PumpClientToServer(inW, o.Stdin, sess, o.Gate, client.Inject)
 		clientClosed.Store(true) // before the server can see EOF and exit
-		inW.Close() // the client hung up: the server sees EOF on stdin, as it would directly
+		inW.Close()              // the client hung up: the server sees EOF on stdin, as it would directly
 		clientDone <- err
 	}()
 	serverDone := make(chan error, 1)
