@@ -165,7 +165,7 @@ var configSchema = sdk.Schema{Fields: append(append([]sdk.Field(nil), natsconn.F
 	sdk.Field{
 		Name: "storage", Type: sdk.TypeString, Default: defaultStorage, Enum: []string{"file", "memory"},
 		Description: "Stream storage for create_stream: file (durable) or memory (lost when a server restarts).",
-		Example: `"file"`,
+		Example:     `"file"`,
 	},
 	sdk.Field{
 		Name: "max_age", Type: sdk.TypeDuration, Default: "0s",
