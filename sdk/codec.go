@@ -42,16 +42,6 @@ func appendRecords(buf []byte, recs []*Record) []byte {
 	return buf
 }
 
-// encodedSize is an upper bound of what appendRecords writes.
-func encodedSize(recs []*Record) int {
-	n := 0
-	for _, r := range recs {
-		n += r.Size() + 10*(recordStrings+3)
-		n += 20 * len(r.Attributes)
-	}
-	return n
-}
-
 var errCorrupt = errors.New("corrupt record encoding")
 
 // decodeRecords reads count records from buf. The records' strings and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -115,7 +116,7 @@ func (s *grpcServer) Process(stream pb.Plugin_ProcessServer) error {
 			}
 			return frameFromPB(f)
 		},
-		func(f *Frame) error { return stream.Send(frameToPB(f)) })
+		func(f *Frame) error { return sendFrame(stream.Send, f) })
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
@@ -205,11 +206,27 @@ func (c *grpcConn) Stream(ctx context.Context) (Stream, error) {
 
 type grpcStream struct{ s pb.Plugin_ProcessClient }
 
-func (g *grpcStream) Send(f *Frame) error {
-	if f.Batch.Bytes() > MaxMessageBytes-(1<<20) {
-		return fmt.Errorf("%w: %d bytes", ErrBatchTooLarge, f.Batch.Bytes())
+func (g *grpcStream) Send(f *Frame) error { return sendFrame(g.s.Send, f) }
+
+// encodeBuffers are reused between frames: a fresh buffer per batch would be
+// allocated and zeroed for every hop of every batch.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
+// sendFrame encodes f into a pooled buffer, refuses a batch over the message
+// limit before it can tear the stream down, and sends it.
+func sendFrame(send func(*pb.Frame) error, f *Frame) error {
+	bp := encodeBuffers.Get().(*[]byte)
+	msg := frameToPB(f, *bp)
+	defer func() {
+		if msg.Batch != nil && cap(msg.Batch.Records) <= 16<<20 {
+			*bp = msg.Batch.Records[:0]
+		}
+		encodeBuffers.Put(bp)
+	}()
+	if msg.Batch != nil && len(msg.Batch.Records) > MaxMessageBytes-(1<<20) {
+		return fmt.Errorf("%w: %d bytes", ErrBatchTooLarge, len(msg.Batch.Records))
 	}
-	return g.s.Send(frameToPB(f))
+	return send(msg)
 }
 
 func (g *grpcStream) Recv() (*Frame, error) {
@@ -236,10 +253,10 @@ func statusMessage(err error) error {
 	return err
 }
 
-func frameToPB(f *Frame) *pb.Frame {
+func frameToPB(f *Frame, buf []byte) *pb.Frame {
 	out := &pb.Frame{Kind: pb.Frame_Kind(f.Kind), Seq: f.Seq, Acks: f.Acks, MaxWaitMs: f.MaxWait.Milliseconds()}
 	if f.Batch != nil {
-		out.Batch = batchToPB(f.Batch)
+		out.Batch = batchToPB(f.Batch, buf)
 	}
 	if f.Err != nil {
 		out.Error = errorToPB(f.Err)
@@ -262,9 +279,10 @@ func frameFromPB(f *pb.Frame) (*Frame, error) {
 	return out, nil
 }
 
-func batchToPB(b *Batch) *pb.Batch {
-	out := &pb.Batch{Seq: b.Seq, Final: b.Final, Count: uint32(len(b.Records)),
-		Records: appendRecords(make([]byte, 0, encodedSize(b.Records)), b.Records)}
+// batchToPB encodes b into buf (reused by the caller once the frame is sent:
+// gRPC has copied it by then).
+func batchToPB(b *Batch, buf []byte) *pb.Batch {
+	out := &pb.Batch{Seq: b.Seq, Final: b.Final, Count: uint32(len(b.Records)), Records: appendRecords(buf[:0], b.Records)}
 	for _, rj := range b.Rejected {
 		out.Rejected = append(out.Rejected, &pb.Rejection{Index: int32(rj.Index), Reason: rj.Reason, Data: rj.Data})
 	}

@@ -23,6 +23,7 @@ func Serve(def *Definition) {
 		os.Exit(1)
 	}
 	go exitWithParent()
+	ProfileFromEnv(def.Name)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(def),

@@ -37,7 +37,25 @@ func main() {
 	}
 	records := flag.Int("records", 200000, "events per run")
 	batches := flag.String("batch", "1,128,1024", "batch sizes (max_records)")
+	mode := flag.String("mode", "hops", "hops: the host's per-hop cost; chain: the full audit chain driven over HTTP")
+	sentinel := flag.String("sentinel", "bin/sentinel", "the sentinel binary, for -mode chain")
+	rate := flag.Int("rate", 150000, "events/s offered, for -mode chain")
+	duration := flag.Duration("duration", 20*time.Second, "measured phase, for -mode chain")
+	reqBatch := flag.Int("request-events", 100, "events per HTTP request, for -mode chain")
+	clients := flag.Int("clients", 32, "concurrent HTTP clients, for -mode chain")
+	outage := flag.Duration("outage", 0, "for -mode chain: also fan out to a Splunk HEC receiver that is down this long")
 	flag.Parse()
+	if *mode == "chain" {
+		fmt.Printf("| pipeline | events/request | offered | events/s | p50 | p99 | CPU-µs/event | peak RSS sentinel+plugins |\n|---|---|---|---|---|---|---|---|\n")
+		d := *duration
+		if *outage > 0 {
+			d = *outage
+		}
+		if err := (chainBench{sentinel: *sentinel, rate: *rate, duration: d, batch: *reqBatch, clients: *clients, outage: *outage}).run(); err != nil {
+			fail(err)
+		}
+		return
+	}
 	dir, err := os.MkdirTemp("", "pipebench-")
 	if err != nil {
 		fail(err)

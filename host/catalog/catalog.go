@@ -267,7 +267,8 @@ func pluginEnv(pin *config.PluginPin) []string {
 		}
 	}
 	for _, kv := range os.Environ() { // the seed's feature toggles are configuration, not secrets
-		if strings.HasPrefix(kv, "SENTINEL_FEATURE_") || strings.HasPrefix(kv, "COMPLIANCE_FRAMEWORK=") {
+		if strings.HasPrefix(kv, "SENTINEL_FEATURE_") || strings.HasPrefix(kv, "COMPLIANCE_FRAMEWORK=") ||
+			strings.HasPrefix(kv, "SENTINEL_CPUPROFILE_") {
 			env = append(env, kv)
 		}
 	}

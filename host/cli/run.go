@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sentinel-audit/sentinel/host/pipeline"
+	"github.com/sentinel-audit/sentinel/sdk"
 )
 
 func init() {
@@ -44,6 +45,7 @@ keeps a finished pipeline's process, and that endpoint, up until a signal.`,
 }
 
 func runPipeline(ctx context.Context, path string, keepRunning bool, status io.Writer) error {
+	sdk.ProfileFromEnv("host")
 	logger := newLogger("info")
 	start := time.Now()
 	p, cfg, err := startPipeline(ctx, path, runOptions{Logger: logger})

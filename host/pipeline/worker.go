@@ -159,9 +159,15 @@ func (w *worker) onTick(now time.Time) {
 	}
 }
 
-// pump sends ready batches while the window and the backoff allow.
+// pump sends ready batches while the window and the backoff allow. A plugin
+// with nothing in flight gets what is pending at once: batches then grow only
+// while the plugin is busy, so light traffic is not held back by max_age
+// while heavy traffic still travels in full batches.
 func (w *worker) pump() {
 	now := time.Now()
+	if w.pending != nil && len(w.ready) == 0 && len(w.inflight) == 0 {
+		w.flush()
+	}
 	for len(w.ready) > 0 && len(w.inflight) < w.comp.Batch.InFlight && w.sup.writer != nil && !now.Before(w.blocked) {
 		env := w.ready[0]
 		w.ready = w.ready[1:]

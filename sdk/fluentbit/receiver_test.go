@@ -21,6 +21,7 @@ type hecReceiver struct {
 	mode   string // "ok", "unavailable" (503), "bad-token" (403, code 4)
 	events map[string]map[string]any
 	posts  int
+	total  int // events received, duplicates included
 }
 
 func newHECReceiver(t *testing.T) *hecReceiver {
@@ -91,6 +92,7 @@ func (r *hecReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
+	r.total += len(got)
 	for _, ev := range got {
 		inner, _ := ev["event"].(map[string]any)
 		id, _ := inner["event_id"].(string)
@@ -98,6 +100,12 @@ func (r *hecReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Unlock()
 	reply(w, http.StatusOK, 0, "Success")
+}
+
+func (r *hecReceiver) totalEvents() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
 }
 
 func (r *hecReceiver) received() map[string]map[string]any {
