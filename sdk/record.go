@@ -21,6 +21,10 @@ const (
 	EventCompliance             = "mcp_compliance_events"
 )
 
+// EventSession is the tap's session start and end, beside the ten types:
+// initialize/discover with client and server info, and the session's end.
+const EventSession = "mcp_session_events"
+
 // EventTypes lists the ten MCP event types in their canonical order.
 var EventTypes = []string{
 	EventToolExecution, EventResourceAccess, EventPromptRequest, EventAuthentication,

@@ -32,6 +32,9 @@ var seedTypes = map[string]typeDefaults{
 	sdk.EventSecurityThreats: {"mcp-threats", 1095, // 3 years
 		[]string{"threat_type", "confidence", "indicators", "blocked", "details", "alert_type", "original_event_id", "auto_generated"}, levelConfidential, "high"},
 	sdk.EventCompliance: {"mcp-compliance", 2555, nil, levelInternal, "info"},
+	// The tap's session start/end: who connected to which server, when.
+	sdk.EventSession: {"mcp-sessions", 365, []string{"action", "reason", "client_info", "server_info",
+		"mcp.protocol.version", "duration_ms", "details"}, levelInternal, "info"},
 }
 
 // alwaysKept are identity, correlation and classification fields: field
@@ -49,8 +52,8 @@ var alwaysKept = map[string]bool{
 var levelTypes = map[string][]string{
 	"basic": {sdk.EventToolExecution, sdk.EventAuthentication, sdk.EventAuthorizationDecisions},
 	"standard": {sdk.EventToolExecution, sdk.EventResourceAccess, sdk.EventPromptRequest,
-		sdk.EventAuthentication, sdk.EventAuthorizationDecisions, sdk.EventPolicyViolations},
-	"enterprise": sdk.EventTypes,
+		sdk.EventAuthentication, sdk.EventAuthorizationDecisions, sdk.EventPolicyViolations, sdk.EventSession},
+	"enterprise": append(append([]string{}, sdk.EventTypes...), sdk.EventSession),
 }
 
 // framework is one compliance regime: the event types it requires and the

@@ -181,7 +181,8 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 			}
 		}
 	}
-	if s.chain.Size() > 0 && now.Sub(s.lastCk) >= s.cfg.CheckpointInterval.Std() {
+	// The Final batch (shutdown, end of input) covers everything with a signed checkpoint.
+	if s.chain.Size() > 0 && (now.Sub(s.lastCk) >= s.cfg.CheckpointInterval.Std() || (in.Final && s.sinceCk > 0)) {
 		if err := s.checkpoint(now, out); err != nil {
 			return nil, err
 		}
