@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/buger/jsonparser"
+
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 
@@ -27,7 +29,7 @@ var Definition = &sdk.Definition{
 	Version: "0.1.0",
 	Summary: "Sliding-window and content detectors that raise mcp_security_threats events with their evidence",
 	Description: "Passes every record through unchanged and appends an mcp_security_threats event for each detection, " +
-		"with evidence (count, window, key, first and last event ids and times). Windowed detectors run on event time: " +
+		"with its evidence in indicators (count, window, key, first and last event ids and times). Windowed detectors run on event time: " +
 		"authentication-failure bursts per client and per source IP, error-rate spikes per server and per tool, " +
 		"rate-limit abuse, calls to privileged tools after refusals, first use of a tool by a client with a baseline, " +
 		"call rates far above a client's baseline, policy-violation spikes. The telemetry-volume detector runs on the " +
@@ -177,7 +179,7 @@ func (d *Detector) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, error)
 		if e.Type == "" {
 			e.Type = r.Type
 		}
-		if e.Detector == Definition.Name {
+		if ownAlert(e) {
 			continue // our own alert coming round again
 		}
 		d.volume.seen(e, now, raise)
@@ -186,6 +188,15 @@ func (d *Detector) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, error)
 	}
 	d.volume.check(now, raise)
 	return out, encodeErr
+}
+
+// ownAlert recognises an alert this filter raised (its details name it).
+func ownAlert(e *event) bool {
+	if e.Type != sdk.EventSecurityThreats || len(e.Details) == 0 {
+		return false
+	}
+	d, err := jsonparser.GetString(e.Details, "detector")
+	return err == nil && d == Definition.Name
 }
 
 // Invoke answers get_status.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentinel-audit/sentinel/plugins/filter/classifier"
 	"github.com/sentinel-audit/sentinel/sdk"
 	"github.com/sentinel-audit/sentinel/sdk/sdktest"
 )
@@ -151,4 +152,31 @@ func BenchmarkProcess(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "events/s")
+}
+
+// The classifier minimises fields per event type; an alert must come out of
+// it with its evidence whole.
+func TestAlertsSurviveClassifier(t *testing.T) {
+	d, _ := newDetector(t, `{"auth_failure_threshold": 2}`)
+	as := run(t, d, authFail(t, 0, "a", ""), authFail(t, time.Second, "a", ""))
+	if len(as) != 1 {
+		t.Fatalf("got %v", reasons(as))
+	}
+	alert, _ := sdk.NewRecord([]byte(as[0].raw))
+	cls := classifier.Definition.New()
+	if err := cls.(sdk.Configurer).Configure(context.Background(), sdk.Config{Raw: json.RawMessage(`{"audit_level":"enterprise","frameworks":["soc2"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cls.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{alert}})
+	if err != nil || out.Len() == 0 {
+		t.Fatalf("classifier: %v %v", err, out)
+	}
+	var got map[string]any
+	_ = json.Unmarshal(out.Records[0].Body, &got)
+	ind, _ := got["indicators"].(map[string]any)
+	det, _ := got["details"].(map[string]any)
+	if got["threat_type"] != "auth_failure_burst" || ind["first_event_id"] == nil || ind["last_event_id"] == nil ||
+		ind["count"] != float64(2) || det["owasp"] != "MCP07" || got["client_id"] != "a" {
+		t.Fatalf("alert lost evidence in the classifier: %s", out.Records[0].Body)
+	}
 }

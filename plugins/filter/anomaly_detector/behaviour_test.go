@@ -24,7 +24,7 @@ func TestAuthFailureBurstPerClientAndIP(t *testing.T) {
 	}
 	for _, a := range as {
 		if a.Evidence.Count != 3 || a.Evidence.Window != "1m0s" || a.Evidence.FirstEventID != recs[0].ID ||
-			a.Evidence.LastEventID != recs[2].ID || a.Severity != "high" || a.OWASP != "MCP07" {
+			a.Evidence.LastEventID != recs[2].ID || a.Severity != "high" || a.Details["owasp"] != "MCP07" {
 			t.Errorf("evidence wrong: %s", a.raw)
 		}
 	}

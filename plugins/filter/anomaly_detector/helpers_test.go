@@ -56,13 +56,15 @@ type alert struct {
 	EventID   string         `json:"event_id"`
 	EventType string         `json:"event_type"`
 	Severity  string         `json:"severity"`
-	Reason    string         `json:"reason"`
-	OWASP     string         `json:"owasp"`
+	Reason    string         `json:"threat_type"`
+	AlertType string         `json:"alert_type"`
+	Original  string         `json:"original_event_id"`
+	Auto      bool           `json:"auto_generated"`
 	ClientID  string         `json:"client_id"`
 	SourceIP  string         `json:"source_ip"`
 	Server    string         `json:"server"`
 	ToolName  string         `json:"tool_name"`
-	Evidence  evidence       `json:"evidence"`
+	Evidence  evidence       `json:"indicators"`
 	Details   map[string]any `json:"details"`
 	raw       string
 }
@@ -93,6 +95,9 @@ func run(t testing.TB, d *Detector, recs ...*sdk.Record) []alert {
 			t.Fatalf("envelope out of step with body: %+v vs %s", r, r.Body)
 		}
 		a.raw = string(r.Body)
+		if !a.Auto || a.AlertType != a.Reason || a.Original != a.Evidence.LastEventID || a.Details["detector"] != "anomaly_detector" {
+			t.Fatalf("alert misses the classifier's threat fields: %s", r.Body)
+		}
 		alerts = append(alerts, a)
 	}
 	if i != len(recs) {

@@ -25,7 +25,7 @@ func TestTapGoneQuietRaisesSilenceOnIdleTicks(t *testing.T) {
 	clk.t = clk.t.Add(31 * time.Second)
 	as := tick(t, d)
 	if len(as) != 1 || as[0].Reason != "telemetry_silence" || as[0].Evidence.LastEventID != last.ID ||
-		as[0].Evidence.Total != 6 || as[0].Severity != "high" || as[0].OWASP != "MCP08" {
+		as[0].Evidence.Total != 6 || as[0].Severity != "high" || as[0].Details["owasp"] != "MCP08" {
 		t.Fatalf("got %+v", as)
 	}
 	clk.t = clk.t.Add(5 * time.Minute)
