@@ -30,8 +30,8 @@ var InputDefinition = &sdk.Definition{
 	New: func() sdk.Plugin { return &feeder{} },
 }
 
-// definitions are the plugins a pipeline file may use inside Fluent Bit.
-func definitions() []*sdk.Definition {
+// Definitions are the plugins a pipeline file may use inside Fluent Bit.
+func Definitions() []*sdk.Definition {
 	defs := append([]*sdk.Definition(nil), builtin.All()...)
 	seen := map[string]bool{}
 	for _, d := range defs {
@@ -64,7 +64,7 @@ func openPipeline(ctx context.Context, path string, logger hclog.Logger) (*pipel
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	defs := definitions()
+	defs := Definitions()
 	cat, err := catalog.New(defs, logger)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: catalog: %w", path, err)
