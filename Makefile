@@ -4,6 +4,8 @@
 #   make demo       a real MCP client and server through the tap into a verified store
 #   make bench      benchmarks and the load driver, written to BENCHMARKS.md
 #   make examples   the custom filter plugin, built into its plugins_dir
+#   make fluentbit  dist/out_sentinel.so, every output as one Fluent Bit plugin
+#   make chaos      kill -9 the host and plugins under load; every accepted event stored, store verifies
 
 GO       ?= go
 BIN      := bin
@@ -16,7 +18,9 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: all build test test-go examples demo bench proto tools lint clean
+.PHONY: all build test test-go test-receivers chaos examples demo bench proto tools lint clean
+
+include sdk/fluentbit/fluentbit.mk
 
 all: build
 
@@ -29,10 +33,22 @@ examples: build
 	$(GO) build -o examples/custom_filter/plugins/deny_tools ./examples/custom_filter
 	sha256sum examples/custom_filter/plugins/deny_tools | cut -d' ' -f1 | tr -d '\n' > examples/custom_filter/plugins/deny_tools.sha256
 
-test: build examples lint test-go
+# Everything the tests need is built first: the binary, the custom plugin, and
+# the Fluent Bit .so with the C harness that loads it the way Fluent Bit does.
+test: build examples lint fluentbit fluentbit-harness test-go test-receivers chaos
 
 test-go:
-	$(GO) test -count=1 -timeout 12m ./...
+	SENTINEL_FLB_SO=$(CURDIR)/$(FLB_SO) SENTINEL_FLB_HARNESS=$(CURDIR)/$(FLB_HARNESS) \
+	  $(GO) test -count=1 -timeout 12m ./...
+
+# The outputs against independently written receivers (the OpenTelemetry
+# Collector's splunkhecreceiver, Elastic's docappender test server), kept in
+# their own module so their dependencies stay out of Sentinel's.
+test-receivers:
+	cd plugins/output/receivertest && $(GO) test -count=1 -timeout 10m ./...
+
+chaos: build
+	SENTINEL_CHAOS=1 $(GO) test -count=1 -timeout 10m -v ./test/chaos
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^sdk/internal/pb/')); \
@@ -54,4 +70,4 @@ proto:
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative sentinel.proto
 
 clean:
-	rm -rf $(BIN) dist data examples/custom_filter/plugins/deny_tools examples/custom_filter/plugins/deny_tools.sha256
+	rm -rf $(BIN) $(FLB_DIST) data examples/custom_filter/plugins/deny_tools examples/custom_filter/plugins/deny_tools.sha256

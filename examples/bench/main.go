@@ -28,7 +28,7 @@ import (
 func main() {
 	if len(os.Args) >= 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
 		for _, d := range builtin.All() {
-			if d.Name == os.Args[3] {
+			if d.Name == os.Args[3] && (len(os.Args) < 5 || string(d.Kind) == os.Args[4]) {
 				sdk.Serve(d)
 				return
 			}

@@ -53,15 +53,46 @@ func New(builtin []*sdk.Definition, logger hclog.Logger) (*Catalog, error) {
 		if err := d.Check(); err != nil {
 			return nil, err
 		}
-		c.builtin[d.Name] = d
+		key := builtinKey(d.Kind, d.Name)
+		if _, dup := c.builtin[key]; dup {
+			return nil, fmt.Errorf("two bundled %s plugins are named %q", d.Kind, d.Name)
+		}
+		c.builtin[key] = d
 	}
 	return c, nil
 }
 
+// An input and an output may share a name (nats): bundled plugins are keyed by both.
+func builtinKey(kind sdk.Kind, name string) string { return string(kind) + "/" + name }
+
 // Builtin returns a bundled plugin's definition.
-func (c *Catalog) Builtin(name string) (*sdk.Definition, bool) {
-	d, ok := c.builtin[name]
+func (c *Catalog) Builtin(kind sdk.Kind, name string) (*sdk.Definition, bool) {
+	d, ok := c.builtin[builtinKey(kind, name)]
 	return d, ok
+}
+
+// Find resolves a plugin named on the command line: "name", or "kind/name"
+// where an input and an output share the name.
+func (c *Catalog) Find(ref string) (*sdk.Definition, error) {
+	if kind, name, ok := strings.Cut(ref, "/"); ok {
+		if d, ok := c.Builtin(sdk.Kind(kind), name); ok {
+			return d, nil
+		}
+		return nil, fmt.Errorf("no bundled %s plugin %q (see `sentinel plugins list`)", kind, name)
+	}
+	var found []*sdk.Definition
+	for _, d := range c.builtin {
+		if d.Name == ref {
+			found = append(found, d)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", ref)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%q is both an input and an output plugin: say input/%s or output/%s", ref, ref, ref)
 }
 
 // Builtins lists the bundled plugins by kind and name.
@@ -101,7 +132,7 @@ func (c *Catalog) externalPath(name string, cfg *config.Config) (string, *config
 
 // Lookup implements config.Catalog.
 func (c *Catalog) Lookup(kind sdk.Kind, name string, cfg *config.Config) (*sdk.Definition, error) {
-	def, err := c.lookup(name, cfg)
+	def, err := c.lookup(kind, name, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +142,9 @@ func (c *Catalog) Lookup(kind sdk.Kind, name string, cfg *config.Config) (*sdk.D
 	return def, nil
 }
 
-func (c *Catalog) lookup(name string, cfg *config.Config) (*sdk.Definition, error) {
+func (c *Catalog) lookup(kind sdk.Kind, name string, cfg *config.Config) (*sdk.Definition, error) {
 	path, pin := c.externalPath(name, cfg)
-	if d, ok := c.builtin[name]; ok && (pin == nil || pin.Path == "") {
+	if d, ok := c.Builtin(kind, name); ok && (pin == nil || pin.Path == "") {
 		return d, nil
 	}
 	if path == "" {
@@ -184,7 +215,7 @@ func (c *Catalog) Names(kind sdk.Kind, cfg *config.Config) []string {
 // external ones through a dry-run Configure in their own process.
 func (c *Catalog) Validate(comp *config.Component, cfg *config.Config) error {
 	ctx := context.Background()
-	if d, ok := c.builtin[comp.Plugin]; ok && (cfg.Plugins[comp.Plugin] == nil || cfg.Plugins[comp.Plugin].Path == "") {
+	if d, ok := c.Builtin(comp.Kind, comp.Plugin); ok && (cfg.Plugins[comp.Plugin] == nil || cfg.Plugins[comp.Plugin].Path == "") {
 		return sdk.LocalConn(d, c.logger).Configure(ctx, comp.Name, comp.DataDir, comp.Config, true)
 	}
 	p, err := c.Start(ctx, comp, cfg)
@@ -211,8 +242,8 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config.Config) (*Process, error) {
 	path, pin := c.externalPath(comp.Plugin, cfg)
 	var cmd *exec.Cmd
-	if _, ok := c.builtin[comp.Plugin]; ok && (pin == nil || pin.Path == "") {
-		cmd = exec.Command(c.self, "plugin", "serve", comp.Plugin)
+	if _, ok := c.Builtin(comp.Kind, comp.Plugin); ok && (pin == nil || pin.Path == "") {
+		cmd = exec.Command(c.self, "plugin", "serve", comp.Plugin, string(comp.Kind))
 	} else {
 		if _, err := verify(path, pin); err != nil { // again: the file may have changed since validation
 			return nil, err

@@ -88,9 +88,9 @@ func callPlugin(ctx context.Context, name, cfgPath, dataDir string, stdin io.Rea
 	if err != nil {
 		return nil, err
 	}
-	def, ok := cat.Builtin(name)
-	if !ok {
-		return nil, fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", name)
+	def, err := cat.Find(name)
+	if err != nil {
+		return nil, err
 	}
 	raw, err := callConfig(cfgPath, def)
 	if err != nil {
@@ -104,7 +104,7 @@ func callPlugin(ctx context.Context, name, cfgPath, dataDir string, stdin io.Rea
 		defer os.RemoveAll(tmp)
 		dataDir = tmp
 	}
-	comp := &config.Component{Kind: def.Kind, Plugin: name, Name: "call", Enabled: true, Def: def, Config: raw, DataDir: dataDir}
+	comp := &config.Component{Kind: def.Kind, Plugin: def.Name, Name: "call", Enabled: true, Def: def, Config: raw, DataDir: dataDir}
 	cfg := &config.Config{Dir: ".", DataDir: filepath.Dir(dataDir), Plugins: map[string]*config.PluginPin{}}
 	p, err := cat.Start(ctx, comp, cfg)
 	if err != nil {

@@ -51,9 +51,9 @@ Definition; --plug-yaml prints a PlugPipe plug.yaml manifest.`,
 			if err != nil {
 				return err
 			}
-			def, ok := cat.Builtin(args[0])
-			if !ok {
-				return fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", args[0])
+			def, err := cat.Find(args[0])
+			if err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			switch {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,17 +13,17 @@ import (
 func init() {
 	plugin := &cobra.Command{Use: "plugin", Hidden: true, Short: "Plugin process entry points (used by the host)"}
 	plugin.AddCommand(&cobra.Command{
-		Use:   "serve NAME",
+		Use:   "serve NAME [KIND]",
 		Short: "Serve a bundled plugin over go-plugin; the host runs this, not people",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			for _, d := range builtin.All() {
-				if d.Name == args[0] {
+				if d.Name == args[0] && (len(args) == 1 || string(d.Kind) == args[1]) {
 					sdk.Serve(d)
 					return nil
 				}
 			}
-			return fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", args[0])
+			return fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", strings.Join(args, " "))
 		},
 	})
 	root.AddCommand(plugin)

@@ -11,10 +11,12 @@ import (
 	"github.com/sentinel-audit/sentinel/plugins/input/http"
 	"github.com/sentinel-audit/sentinel/plugins/input/jsonl"
 	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap"
+	natsin "github.com/sentinel-audit/sentinel/plugins/input/nats"
 	"github.com/sentinel-audit/sentinel/plugins/output/chronicle"
 	"github.com/sentinel-audit/sentinel/plugins/output/elasticsearch"
 	"github.com/sentinel-audit/sentinel/plugins/output/file"
 	"github.com/sentinel-audit/sentinel/plugins/output/microsoft_sentinel"
+	natsout "github.com/sentinel-audit/sentinel/plugins/output/nats"
 	"github.com/sentinel-audit/sentinel/plugins/output/splunk_hec"
 	"github.com/sentinel-audit/sentinel/plugins/output/stdout"
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -26,6 +28,7 @@ func All() []*sdk.Definition {
 		jsonl.Definition,
 		http.Definition,
 		mcp_tap.Definition,
+		natsin.Definition,
 		passthrough.Definition,
 		pii_tokenizer.Definition,
 		classifier.Definition,
@@ -37,5 +40,6 @@ func All() []*sdk.Definition {
 		elasticsearch.Definition,
 		microsoft_sentinel.Definition,
 		chronicle.Definition,
+		natsout.Definition,
 	}
 }
