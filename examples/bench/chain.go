@@ -136,6 +136,17 @@ output "file" "store" {
 	stopSampling()
 	n := len(lat) * b.batch
 	if verbose {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if strings.HasPrefix(line, "sentinel_batch_duration_seconds_sum") || strings.HasPrefix(line, "sentinel_batch_duration_seconds_count") ||
+					strings.HasPrefix(line, "sentinel_component_batches_total") {
+					fmt.Fprintln(os.Stderr, "  "+line)
+				}
+			}
+		}
 		for name, c := range perProcessCPU(cmd.Process.Pid) {
 			fmt.Fprintf(os.Stderr, "  %-40s %.2f CPU-µs/event\n", name, float64((c-per0[name]).Microseconds())/float64(max(n, 1)))
 		}
