@@ -43,7 +43,7 @@ func sampleEvents() []map[string]any {
 	}
 	add(4*time.Hour, map[string]any{"event_type": "mcp_policy_violations", "severity": "high", "reason": "tool_denied", "client_id": "mallory", "session_id": "s-9"})
 	add(5*time.Hour, map[string]any{"event_type": "mcp_policy_violations", "severity": "medium", "reason": "batch_request", "client_id": "bot"})
-	add(4*time.Hour+time.Minute, map[string]any{"event_type": "mcp_security_threats", "severity": "high", "reason": "auth_failure_burst", "client_id": "mallory"})
+	add(4*time.Hour+time.Minute, map[string]any{"event_type": "mcp_security_threats", "severity": "high", "threat_type": "auth_failure_burst", "client_id": "mallory"})
 	add(6*time.Hour, map[string]any{"event_type": "mcp_security_threats", "severity": "critical", "reason": "tool_definition_changed", "server": "files"})
 	return evs
 }

@@ -58,6 +58,7 @@ type rawEvent struct {
 	Server         string          `json:"server"`
 	ToolName       string          `json:"tool_name"`
 	Reason         string          `json:"reason"`
+	ThreatType     string          `json:"threat_type"`
 	Error          json.RawMessage `json:"error"`
 	Classification string          `json:"classification"`
 	Compliance     json.RawMessage `json:"compliance"`
@@ -214,6 +215,9 @@ func parseEvent(body []byte) (Event, bool) {
 	ev := Event{ID: r.EventID, Type: r.EventType, Severity: r.Severity, Success: r.Success, SessionID: r.SessionID,
 		ClientID: r.ClientID, Server: r.Server, ToolName: r.ToolName, Reason: r.Reason,
 		Classification: r.Classification, RetentionDays: r.RetentionDays}
+	if ev.Reason == "" {
+		ev.Reason = r.ThreatType // alerts of the classifier and anomaly_detector name themselves so
+	}
 	ev.Time = parseTime(r.Timestamp)
 	if len(r.Error) > 0 && string(r.Error) != "null" {
 		var s string
