@@ -216,7 +216,7 @@ func parseEvent(body []byte) (Event, bool) {
 		ClientID: r.ClientID, Server: r.Server, ToolName: r.ToolName, Reason: r.Reason,
 		Classification: r.Classification, RetentionDays: r.RetentionDays}
 	if ev.Reason == "" {
-		ev.Reason = r.ThreatType // alerts of the classifier and anomaly_detector name themselves so
+		ev.Reason = r.ThreatType // alerts of the classifier and anomaly_detector carry threat_type, not reason
 	}
 	ev.Time = parseTime(r.Timestamp)
 	if len(r.Error) > 0 && string(r.Error) != "null" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,22 @@ func TestAlertsSurviveClassifier(t *testing.T) {
 	if got["threat_type"] != "auth_failure_burst" || ind["first_event_id"] == nil || ind["last_event_id"] == nil ||
 		ind["count"] != float64(2) || det["owasp"] != "MCP07" || got["client_id"] != "a" {
 		t.Fatalf("alert lost evidence in the classifier: %s", out.Records[0].Body)
+	}
+}
+
+// The README's configuration table documents every schema field with its default.
+func TestReadmeDocumentsEveryField(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range Definition.Config.Fields {
+		row := "| `" + f.Name + "` | " + string(f.Type) + " | "
+		if f.Default != nil {
+			row += fmt.Sprintf("`%v`", f.Default)
+		}
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README table lacks %q", row)
+		}
 	}
 }
