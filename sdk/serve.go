@@ -3,6 +3,7 @@ package sdk
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +25,11 @@ func Serve(def *Definition) {
 	}
 	go exitWithParent()
 	ProfileFromEnv(def.Name)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A pipeline runs one process per component: a soft limit makes each
+		// give memory back to the system instead of growing to its high-water mark.
+		debug.SetMemoryLimit(pluginMemoryLimit)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(def),
@@ -33,6 +39,9 @@ func Serve(def *Definition) {
 		Logger: serverLogger(),
 	})
 }
+
+// pluginMemoryLimit is the default soft memory limit of a plugin process.
+const pluginMemoryLimit = 64 << 20
 
 // serverLogger writes JSON lines to stderr, which go-plugin relays into the host's log.
 func serverLogger() hclog.Logger {

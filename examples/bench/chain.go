@@ -24,7 +24,7 @@ import (
 // (http → pii_tokenizer → classifier → encryptor → signer → file, every plugin
 // out of process) and drives it over HTTP at a target rate. A request's
 // latency is end to end: the http input answers 202 only once its events are
-// in the store. CPU and RSS are the sentinel process tree's, read from /proc,
+// in the store. CPU and memory (PSS) are the sentinel process tree's, read from /proc,
 // so the driver's own cost is not counted.
 type chainBench struct {
 	sentinel string
@@ -162,7 +162,7 @@ output "file" "store" {
 			time.Sleep(200 * time.Millisecond)
 		}
 		fmt.Printf("\nOutage: the HEC destination answered 503 for the whole measured phase (%s).\n"+
-			"- RSS of sentinel and its plugins during the outage: first sample %.0f MB, peak %.0f MB, last %.0f MB\n"+
+			"- memory (PSS) of sentinel and its plugins during the outage: first sample %.0f MB, peak %.0f MB, last %.0f MB\n"+
 			"- disk buffer at the end of the outage: %.1f MB; after the destination returned, it received %d events in %s (all accepted: %v)\n",
 			b.duration, float64(rssDuring.first())/1e6, float64(rssDuring.max())/1e6, float64(rssDuring.last())/1e6,
 			buffered/1e6, hec.events.Load(), time.Since(t0).Round(time.Second), hec.events.Load() >= int64(n+d.warm))

@@ -1,5 +1,5 @@
 // Command pipebench measures the host's pipeline: records/s, CPU-µs per
-// record and RSS for jsonl → [passthrough] → file, with every plugin out of
+// record and memory for jsonl → [passthrough] → file, with every plugin out of
 // process and, as a baseline in the same run, in process. It re-executes
 // itself as the plugin server, like the sentinel binary does.
 package main
@@ -46,7 +46,7 @@ func main() {
 	outage := flag.Duration("outage", 0, "for -mode chain: also fan out to a Splunk HEC receiver that is down this long")
 	flag.Parse()
 	if *mode == "chain" {
-		fmt.Printf("| pipeline | events/request | offered | events/s | p50 | p99 | CPU-µs/event | peak RSS sentinel+plugins |\n|---|---|---|---|---|---|---|---|\n")
+		fmt.Printf("| pipeline | events/request | offered | events/s | p50 | p99 | CPU-µs/event | peak memory (PSS) sentinel+plugins |\n|---|---|---|---|---|---|---|---|\n")
 		d := *duration
 		if *outage > 0 {
 			d = *outage
@@ -65,7 +65,7 @@ func main() {
 	if err := writeEvents(input, *records); err != nil {
 		fail(err)
 	}
-	fmt.Printf("| pipeline | plugins | batch | records | records/s | CPU-µs/record | peak RSS host+plugins |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| pipeline | plugins | batch | records | records/s | CPU-µs/record | peak memory (PSS) host+plugins |\n|---|---|---|---|---|---|---|\n")
 	for _, b := range strings.Split(*batches, ",") {
 		batch, _ := strconv.Atoi(b)
 		n := *records
@@ -204,38 +204,29 @@ func cpuTime() time.Duration {
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }
 
-// treeRSS sums the resident memory of pid and its children (the plugins).
+// treeRSS sums the memory of pid and its children (the plugins) as
+// proportional set size: every plugin process maps the same sentinel binary,
+// and plain RSS would count those shared pages once per process.
 func treeRSS(pid int) int64 {
-	total := rss(pid)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			total += rss(child)
-		}
+	total := pss(pid)
+	for _, c := range children(pid) {
+		total += pss(c)
 	}
 	return total
 }
 
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+func pss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		return 0
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
 	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	return 0
 }
 
 func fail(v any) {

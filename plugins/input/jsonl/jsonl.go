@@ -68,6 +68,10 @@ type Input struct {
 	pending   []*pendingBatch // emitted and not yet committed, by seq
 	committed map[fileID]*stateEntry
 	closed    bool
+
+	stateDirty bool // committed offsets not yet written
+	lastSave   time.Time
+	saveTimer  *time.Timer
 }
 
 // pendingBatch is an emitted batch and the file offsets it reaches.
@@ -381,6 +385,28 @@ func (in *Input) advanceLocked() {
 	if in.closed {
 		return
 	}
+	in.stateDirty = true
+	if time.Since(in.lastSave) >= saveEvery {
+		in.saveLocked()
+	} else if in.saveTimer == nil {
+		in.saveTimer = time.AfterFunc(saveEvery, func() {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			in.saveTimer = nil
+			if in.stateDirty && !in.closed {
+				in.saveLocked()
+			}
+		})
+	}
+}
+
+// saveEvery bounds how often offsets are written: writing them on every
+// acknowledgement cost more than reading the lines. A crash re-reads at most
+// this much more, which at-least-once delivery allows.
+const saveEvery = 100 * time.Millisecond
+
+func (in *Input) saveLocked() {
+	in.stateDirty, in.lastSave = false, time.Now()
 	if err := saveState(in.dataDir, in.committed, false); err != nil {
 		in.log.Error("cannot save read offsets", "error", err)
 	}
