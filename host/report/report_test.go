@@ -145,3 +145,22 @@ func TestRenderIsSelfContained(t *testing.T) {
 		t.Error("chart data missing")
 	}
 }
+
+// With only the public key, the checkpoints and the Merkle tree are checked:
+// anyone can verify the store the report describes.
+func TestPublicKeyVerification(t *testing.T) {
+	evs := sampleEvents()
+	dir, keys := signedStore(t, evs)
+	pub, err := integrity.LoadVerifier(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Load(Source{Path: dir, Pub: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ds.Integrity.Checked || !ds.Integrity.Intact || !strings.HasPrefix(ds.Integrity.Mode, "public key") ||
+		ds.Integrity.Checkpoints == 0 || len(ds.Events) != len(evs) {
+		t.Fatalf("public-key verification: %+v, %d events", ds.Integrity, len(ds.Events))
+	}
+}

@@ -22,7 +22,15 @@ type Config struct {
 	MetricsInterval  sdk.Duration      `json:"metrics_interval"`
 	Timeout          sdk.Duration      `json:"timeout"`
 	Compression      string            `json:"compression"`
+	Protocol         string            `json:"protocol"`
+	TracesPath       string            `json:"traces_path"`
+	MetricsPath      string            `json:"metrics_path"`
 }
+
+const (
+	protoGRPC = "grpc"
+	protoHTTP = "http/protobuf"
+)
 
 const (
 	kindClient = "client"
@@ -49,12 +57,21 @@ func (c *Config) applyDefaults() {
 	if c.Compression == "" {
 		c.Compression = "gzip"
 	}
+	if c.Protocol == "" {
+		c.Protocol = protoGRPC
+	}
+	if c.TracesPath == "" {
+		c.TracesPath = "/v1/traces"
+	}
+	if c.MetricsPath == "" {
+		c.MetricsPath = "/v1/metrics"
+	}
 }
 
 // Validate checks the block without side effects (the CA file is only stat'ed).
 func (c *Config) Validate() error {
 	if c.Endpoint == "" {
-		return sdk.Fieldf("endpoint", "required: the OTLP/gRPC receiver as host:port, e.g. \"otel-collector:4317\"")
+		return sdk.Fieldf("endpoint", "required: the OTLP receiver as host:port, e.g. \"otel-collector:4317\"")
 	}
 	if strings.Contains(c.Endpoint, "://") {
 		return sdk.Fieldf("endpoint", "give host:port without a scheme (TLS is the default; insecure = true for plaintext), got %q", c.Endpoint)
@@ -66,6 +83,16 @@ func (c *Config) Validate() error {
 	case "", kindClient, kindServer:
 	default:
 		return sdk.Fieldf("span_kind", "must be \"client\" or \"server\", got %q", c.SpanKind)
+	}
+	switch c.Protocol {
+	case "", protoGRPC, protoHTTP:
+	default:
+		return sdk.Fieldf("protocol", "must be \"grpc\" or \"http/protobuf\", got %q", c.Protocol)
+	}
+	for _, p := range []struct{ name, v string }{{"traces_path", c.TracesPath}, {"metrics_path", c.MetricsPath}} {
+		if p.v != "" && !strings.HasPrefix(p.v, "/") {
+			return sdk.Fieldf(p.name, "must start with /, got %q", p.v)
+		}
 	}
 	switch c.Compression {
 	case "", "gzip", "none":

@@ -1,6 +1,7 @@
 // Package otlp is the otlp output: it turns audit events into OpenTelemetry
 // spans and metrics that follow the MCP semantic conventions and sends them
-// to an OTLP/gRPC receiver (an OpenTelemetry Collector, Jaeger, Tempo, ...).
+// to an OTLP receiver over gRPC or HTTP/protobuf (an OpenTelemetry Collector,
+// Jaeger, Tempo, a vendor's intake, ...).
 package otlp
 
 import (
@@ -16,6 +17,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -41,7 +44,7 @@ var Definition = &sdk.Definition{
 	Name:    "otlp",
 	Kind:    sdk.KindOutput,
 	Version: "0.1.0",
-	Summary: "MCP spans and metrics over OTLP/gRPC, following the OpenTelemetry MCP semantic conventions",
+	Summary: "MCP spans and metrics over OTLP (gRPC or HTTP/protobuf), following the OpenTelemetry MCP semantic conventions",
 	Description: "Each MCP operation event (a method with a duration) becomes a span named \"{mcp.method.name} {tool or prompt}\" " +
 		"(e.g. \"tools/call get-weather\") of kind CLIENT (or SERVER with span_kind = \"server\"), spanning the observed " +
 		"duration, parented on the caller's trace context when the event carries trace_id/span_id, with mcp.method.name, " +
@@ -54,7 +57,13 @@ var Definition = &sdk.Definition{
 		"them); metrics are exported every metrics_interval and at shutdown.",
 	Config: sdk.Schema{Fields: []sdk.Field{
 		{Name: "endpoint", Type: sdk.TypeString, Required: true,
-			Description: "OTLP/gRPC receiver as host:port (no scheme).", Example: `"otel-collector:4317"`},
+			Description: "OTLP receiver as host:port (no scheme): 4317 for gRPC, 4318 for HTTP.", Example: `"otel-collector:4317"`},
+		{Name: "protocol", Type: sdk.TypeString, Default: protoGRPC, Enum: []string{protoGRPC, protoHTTP},
+			Description: "OTLP transport: grpc, or http/protobuf (POST of binary protobuf to traces_path and metrics_path)."},
+		{Name: "traces_path", Type: sdk.TypeString, Default: "/v1/traces",
+			Description: "URL path of trace exports with protocol = \"http/protobuf\".", Example: `"/otlp/v1/traces"`},
+		{Name: "metrics_path", Type: sdk.TypeString, Default: "/v1/metrics",
+			Description: "URL path of metric exports with protocol = \"http/protobuf\".", Example: `"/otlp/v1/metrics"`},
 		{Name: "insecure", Type: sdk.TypeBool, Default: false,
 			Description: "Plaintext gRPC instead of TLS (a collector on localhost or inside a mesh)."},
 		{Name: "ca_file", Type: sdk.TypeString,
@@ -125,30 +134,30 @@ func (o *Output) Configure(ctx context.Context, sc sdk.Config) error {
 	if sc.DryRun {
 		return nil
 	}
-	creds, err := cfg.credentials()
+	tc, err := cfg.tlsConfig()
 	if err != nil {
 		return err
 	}
-	topts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.Endpoint), otlptracegrpc.WithTimeout(cfg.Timeout.Std()),
-		otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}), otlptracegrpc.WithHeaders(cfg.Headers)}
-	mopts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(cfg.Endpoint), otlpmetricgrpc.WithTimeout(cfg.Timeout.Std()),
-		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}), otlpmetricgrpc.WithHeaders(cfg.Headers)}
-	if creds == nil {
-		topts, mopts = append(topts, otlptracegrpc.WithInsecure()), append(mopts, otlpmetricgrpc.WithInsecure())
-	} else {
-		topts = append(topts, otlptracegrpc.WithTLSCredentials(creds))
-		mopts = append(mopts, otlpmetricgrpc.WithTLSCredentials(creds))
-	}
-	if cfg.Compression == "gzip" {
-		topts, mopts = append(topts, otlptracegrpc.WithCompressor("gzip")), append(mopts, otlpmetricgrpc.WithCompressor("gzip"))
-	}
 	// the host retries whole batches; the exporters' own retry loops would
 	// hide failures from it and hold Process past its deadline
-	exp, err := otlptracegrpc.New(ctx, topts...)
+	if cfg.Protocol == protoHTTP {
+		o.spans, err = otlptrace.New(ctx, newHTTPTraces(&cfg, tc))
+	} else {
+		topts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(cfg.Endpoint), otlptracegrpc.WithTimeout(cfg.Timeout.Std()),
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}), otlptracegrpc.WithHeaders(cfg.Headers)}
+		if tc == nil {
+			topts = append(topts, otlptracegrpc.WithInsecure())
+		} else {
+			topts = append(topts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tc)))
+		}
+		if cfg.Compression == "gzip" {
+			topts = append(topts, otlptracegrpc.WithCompressor("gzip"))
+		}
+		o.spans, err = otlptracegrpc.New(ctx, topts...)
+	}
 	if err != nil {
 		return fmt.Errorf("otlp %q: trace exporter: %w", sc.Name, err)
 	}
-	o.spans = exp
 	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(cfg.ServiceName),
 		attribute.String("service.component", "sentinel-otlp-output"))
 	o.collected = &collector{}
@@ -160,7 +169,7 @@ func (o *Output) Configure(ctx context.Context, sc sdk.Config) error {
 		o.kind = trace.SpanKindServer
 	}
 	if *cfg.Metrics {
-		if o.metricExp, err = otlpmetricgrpc.New(ctx, mopts...); err != nil {
+		if o.metricExp, err = cfg.metricExporter(ctx, tc); err != nil {
 			return fmt.Errorf("otlp %q: metric exporter: %w", sc.Name, err)
 		}
 		o.reader = sdkmetric.NewManualReader()
@@ -189,7 +198,7 @@ func (o *Output) Configure(ctx context.Context, sc sdk.Config) error {
 	return nil
 }
 
-func (c *Config) credentials() (credentials.TransportCredentials, error) {
+func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.Insecure {
 		return nil, nil
 	}
@@ -205,7 +214,38 @@ func (c *Config) credentials() (credentials.TransportCredentials, error) {
 		}
 		tc.RootCAs = pool
 	}
-	return credentials.NewTLS(tc), nil
+	return tc, nil
+}
+
+// metricExporter builds the metrics exporter for the protocol. Metric export
+// failures only delay metrics (they are cumulative), so the SDK's exporters
+// serve as they are.
+func (c *Config) metricExporter(ctx context.Context, tc *tls.Config) (sdkmetric.Exporter, error) {
+	if c.Protocol == protoHTTP {
+		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(c.Endpoint), otlpmetrichttp.WithURLPath(c.MetricsPath),
+			otlpmetrichttp.WithTimeout(c.Timeout.Std()), otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}),
+			otlpmetrichttp.WithHeaders(c.Headers)}
+		if tc == nil {
+			opts = append(opts, otlpmetrichttp.WithInsecure())
+		} else {
+			opts = append(opts, otlpmetrichttp.WithTLSClientConfig(tc))
+		}
+		if c.Compression == "gzip" {
+			opts = append(opts, otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
+		}
+		return otlpmetrichttp.New(ctx, opts...)
+	}
+	opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(c.Endpoint), otlpmetricgrpc.WithTimeout(c.Timeout.Std()),
+		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}), otlpmetricgrpc.WithHeaders(c.Headers)}
+	if tc == nil {
+		opts = append(opts, otlpmetricgrpc.WithInsecure())
+	} else {
+		opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tc)))
+	}
+	if c.Compression == "gzip" {
+		opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
+	}
+	return otlpmetricgrpc.New(ctx, opts...)
 }
 
 // Process exports one span per record, synchronously.
@@ -255,6 +295,12 @@ func (o *Output) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 			o.mu.Lock()
 			o.failed += uint64(len(spans))
 			o.mu.Unlock()
+			if o.cfg.Protocol == protoHTTP {
+				if !sdk.IsRetryable(err) {
+					err = fmt.Errorf("otlp: export: %w", err) // a 4xx: the receiver refuses these spans
+				}
+				return out, err
+			}
 			return out, classify(err)
 		}
 	}
