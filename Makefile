@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: all build test test-go test-receivers chaos examples demo bench proto tools lint clean
+.PHONY: all build test test-go test-receivers chaos tools examples demo bench proto tools lint clean
 
 include sdk/fluentbit/fluentbit.mk
 
@@ -35,7 +35,13 @@ examples: build
 
 # Everything the tests need is built first: the binary, the custom plugin, and
 # the Fluent Bit .so with the C harness that loads it the way Fluent Bit does.
-test: build examples lint fluentbit fluentbit-harness test-go test-receivers chaos
+test: tools build examples lint fluentbit fluentbit-harness test-go test-receivers chaos
+
+# What the tests need beyond Go: a C compiler (cgo, the Fluent Bit harness)
+# and headless Chromium (the HTML report is rendered and its charts checked).
+tools:
+	@command -v cc >/dev/null && command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc chromium >/dev/null)
 
 test-go:
 	SENTINEL_FLB_SO=$(CURDIR)/$(FLB_SO) SENTINEL_FLB_HARNESS=$(CURDIR)/$(FLB_HARNESS) \

@@ -3,6 +3,7 @@
 package builtin
 
 import (
+	"github.com/sentinel-audit/sentinel/plugins/filter/anomaly_detector"
 	"github.com/sentinel-audit/sentinel/plugins/filter/classifier"
 	"github.com/sentinel-audit/sentinel/plugins/filter/encryptor"
 	"github.com/sentinel-audit/sentinel/plugins/filter/passthrough"
@@ -17,6 +18,7 @@ import (
 	"github.com/sentinel-audit/sentinel/plugins/output/file"
 	"github.com/sentinel-audit/sentinel/plugins/output/microsoft_sentinel"
 	natsout "github.com/sentinel-audit/sentinel/plugins/output/nats"
+	"github.com/sentinel-audit/sentinel/plugins/output/otlp"
 	"github.com/sentinel-audit/sentinel/plugins/output/splunk_hec"
 	"github.com/sentinel-audit/sentinel/plugins/output/stdout"
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -33,6 +35,7 @@ func All() []*sdk.Definition {
 		pii_tokenizer.Definition,
 		classifier.Definition,
 		encryptor.Definition,
+		anomaly_detector.Definition,
 		signer.Definition,
 		file.Definition,
 		stdout.Definition,
@@ -41,5 +44,6 @@ func All() []*sdk.Definition {
 		microsoft_sentinel.Definition,
 		chronicle.Definition,
 		natsout.Definition,
+		otlp.Definition,
 	}
 }

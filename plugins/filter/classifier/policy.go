@@ -22,15 +22,15 @@ var seedTypes = map[string]typeDefaults{
 		[]string{"resource_type", "resource_id", "resource_uri", "uri", "action", "success", "data_size", "error"}, levelInternal, "info"},
 	sdk.EventPromptRequest: {"mcp-prompts", 90, nil, levelInternal, "info"},
 	sdk.EventAuthentication: {"mcp-auth", 730,
-		[]string{"oauth_flow", "token_type", "success", "failure_reason"}, levelRestricted, "info"},
+		[]string{"oauth_flow", "token_type", "success", "failure_reason", "action", "reason"}, levelRestricted, "info"},
 	sdk.EventAuthorizationDecisions: {"mcp-authz", 365,
 		[]string{"policy_engine", "decision", "confidence", "approval_required", "tool_name", "resource_uri", "reason"}, levelRestricted, "info"},
 	sdk.EventPolicyViolations: {"mcp-violations", 2555, // 7 years
-		[]string{"violation_type", "details", "action_taken", "tool_name"}, levelConfidential, "high"},
+		[]string{"violation_type", "details", "action_taken", "tool_name", "reason"}, levelConfidential, "high"},
 	sdk.EventOAuth2TokenUsage: {"mcp-auth", 730, nil, levelRestricted, "info"},
 	sdk.EventRateLimiting:     {"mcp-rate-limits", 90, nil, levelInternal, "warning"},
 	sdk.EventSecurityThreats: {"mcp-threats", 1095, // 3 years
-		[]string{"threat_type", "confidence", "indicators", "blocked", "details", "alert_type", "original_event_id", "auto_generated"}, levelConfidential, "high"},
+		[]string{"threat_type", "confidence", "indicators", "blocked", "details", "alert_type", "original_event_id", "auto_generated", "reason"}, levelConfidential, "high"},
 	sdk.EventCompliance: {"mcp-compliance", 2555, nil, levelInternal, "info"},
 	// The tap's session start/end: who connected to which server, when.
 	sdk.EventSession: {"mcp-sessions", 365, []string{"action", "reason", "client_info", "server_info",
