@@ -35,6 +35,7 @@ func main() {
 		}
 		os.Exit(1)
 	}
+	sdk.ProfileFromEnv("pipebench-host")
 	records := flag.Int("records", 200000, "events per run")
 	batches := flag.String("batch", "1,128,1024", "batch sizes (max_records)")
 	mode := flag.String("mode", "hops", "hops: the host's per-hop cost; chain: the full audit chain driven over HTTP")
