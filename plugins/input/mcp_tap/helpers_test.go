@@ -120,6 +120,13 @@ func (h *host) ofType(typ string) []map[string]any {
 	return out
 }
 
+// all is a copy of every event so far.
+func (h *host) all() []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]map[string]any(nil), h.events...)
+}
+
 func (h *host) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -3,7 +3,6 @@ package mcp_tap_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -35,30 +34,23 @@ func TestHTTPProxyGoSDKBothGenerations(t *testing.T) {
 			// go-sdk serves 2026-07-28 over HTTP only from a stateless handler
 			opts := &mcp.StreamableHTTPOptions{Stateless: version >= "2026-07-28"}
 			mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return crm.NewServer(".") }, opts)
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				seenAuth[r.Header.Get("Authorization")]++
 				mu.Unlock()
 				mcpHandler.ServeHTTP(w, r)
 			}))
-			defer up.Close()
-			defer up.CloseClientConnections() // a failed test leaves the GET stream open
 			h := startHost(t, shortDir(t), map[string]any{"listen": "127.0.0.1:0", "upstream": up.URL + "/mcp", "ingest": "off"})
 			addr := h.status(t)["listen"].(string)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			c := mcp.NewClient(&mcp.Implementation{Name: "tap-test", Version: "1"}, nil)
-			tr := &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp",
-				HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}}}
-			sess, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: version})
-			if err != nil {
-				t.Fatal(err)
-			}
+			trace := newHTTPTrace(t, bearer{token, newClientTransport(t)})
+			tr := &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp", HTTPClient: &http.Client{Transport: trace}}
+			sess := connectClient(t, ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: version})
 			if got := sess.InitializeResult().ProtocolVersion; got != version {
 				t.Fatalf("negotiated %s", got)
 			}
-			defer sess.Close()
 			crmScenario(t, ctx, sess)
 			sess.Close()
 			checkScenarioEvents(t, h, version)
@@ -72,8 +64,8 @@ func TestHTTPProxyGoSDKBothGenerations(t *testing.T) {
 			if len(use) == 0 {
 				t.Fatal("no token usage event")
 			}
-			for _, e := range h.events {
-				if strings.Contains(string(mustJSON(e)), "sig") && strings.Contains(string(mustJSON(e)), token) {
+			for _, e := range h.all() {
+				if strings.Contains(string(mustJSON(e)), token) {
 					t.Fatalf("token leaked into %v", e)
 				}
 			}
@@ -102,12 +94,20 @@ func TestHTTPProxyGoSDKBothGenerations(t *testing.T) {
 	}
 }
 
+// newClientTransport is an HTTP transport of the test's own: connections
+// from other tests (http.DefaultTransport is shared) are never reused, and
+// its idle connections are closed when the test ends.
+func newClientTransport(t testing.TB) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
 func TestHTTPProxyRecordsAuthChallenge(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource", scope="crm.read"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	}))
-	defer up.Close()
 	h := startHost(t, shortDir(t), map[string]any{"listen": "127.0.0.1:0", "upstream": up.URL + "/mcp", "ingest": "off"})
 	addr := h.status(t)["listen"].(string)
 	resp, err := http.Post("http://"+addr+"/mcp", "application/json",

@@ -50,6 +50,12 @@ type exchange struct {
 	sess      *tap.Session
 	ephemeral bool // a session of this exchange only (stateless or pre-initialize)
 	ids       []json.RawMessage
+	// resumable: the response stream carried SSE event ids, so the client may
+	// resume it (GET + Last-Event-ID) and get its answers on another exchange.
+	resumable bool
+	// legacy: this is the GET stream of an HTTP+SSE session; its end is the
+	// session's end.
+	legacy bool
 }
 
 func startProxy(cfg Config, t *tap.Tap, hashKey []byte, log hclog.Logger) (*proxy, error) {
@@ -135,7 +141,7 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *proxy) session(r *http.Request, token string) (*tap.Session, bool) {
 	key := r.Header.Get("Mcp-Session-Id")
 	if key == "" {
-		key = r.URL.Query().Get("sessionId") // legacy HTTP+SSE
+		key = legacySessionID(r.URL.Query())
 	}
 	if key != "" {
 		p.mu.Lock()
@@ -156,6 +162,15 @@ func (p *proxy) session(r *http.Request, token string) (*tap.Session, bool) {
 	}
 	return p.tap.NewSession(tap.SessionInfo{SourceIP: clientIP(r), ClientID: id, TokenHash: token,
 		ProtocolVersion: r.Header.Get("Mcp-Protocol-Version")}), true
+}
+
+// legacySessionID is the HTTP+SSE session parameter of a message URL: the
+// spec's sessionId, or sessionid as the Go SDK spells it.
+func legacySessionID(q url.Values) string {
+	if id := q.Get("sessionId"); id != "" {
+		return id
+	}
+	return q.Get("sessionid")
 }
 
 func (p *proxy) register(key string, s *tap.Session) {
@@ -247,14 +262,36 @@ func (p *proxy) endSession(r *http.Request, reason string) {
 }
 
 // finishExchange closes what a finished response left open. In 2026-07-28 a
-// response stream that closes without the answer is the cancellation.
+// response stream that closes without the answer is the cancellation. Before
+// it, a disconnect is not a cancel: a stream with event ids can be resumed
+// (GET + Last-Event-ID) and the answer arrive on another exchange, so its
+// requests stay open (the session's end closes them as no_response if not);
+// a stream without ids cannot be resumed, and its requests are lost.
 func (p *proxy) finishExchange(ex *exchange) {
-	for _, id := range ex.ids {
-		ex.sess.Cancel(tap.ClientToServer, id, "stream_closed")
+	if len(ex.ids) > 0 && (!ex.resumable || ex.sess.Protocol() >= "2026-07-28") {
+		for _, id := range ex.ids {
+			ex.sess.Cancel(tap.ClientToServer, id, "stream_closed")
+		}
 	}
-	if ex.ephemeral {
+	ex.ids = nil
+	switch {
+	case ex.legacy:
+		p.forget(ex.sess)
+		ex.sess.Close(true, "stream_closed", nil)
+	case ex.ephemeral:
 		ex.sess.Close(false, "exchange_end", nil)
 	}
+}
+
+// forget drops a session from the index, under whatever keys it has.
+func (p *proxy) forget(s *tap.Session) {
+	p.mu.Lock()
+	for k, v := range p.sessions {
+		if v == s {
+			delete(p.sessions, k)
+		}
+	}
+	p.mu.Unlock()
 }
 
 func (p *proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
@@ -321,9 +358,9 @@ func newSSEObserver(body io.ReadCloser, p *proxy, ex *exchange) *sseObserver {
 			switch e.Type {
 			case "endpoint": // legacy HTTP+SSE: the session id is in the POST URL
 				if u, err := url.Parse(strings.TrimSpace(string(e.Data))); err == nil {
-					if id := u.Query().Get("sessionId"); id != "" {
+					if id := legacySessionID(u.Query()); id != "" {
 						p.register(id, ex.sess)
-						ex.ephemeral = false
+						ex.ephemeral, ex.legacy = false, true
 					}
 				}
 			case "message":
@@ -358,6 +395,7 @@ func (o *sseObserver) Close() error {
 func (o *sseObserver) done() {
 	o.once.Do(func() {
 		o.parser.Flush()
+		o.ex.resumable = o.parser.LastEventID() != ""
 		o.p.finishExchange(o.ex)
 	})
 }

@@ -109,7 +109,11 @@ func crmScenario(t *testing.T, ctx context.Context, sess *mcp.ClientSession) {
 
 func checkScenarioEvents(t *testing.T, h *host, version string) {
 	t.Helper()
-	waitFor(t, "tool events", func() bool { return len(h.ofType("mcp_tool_execution")) == 2 && len(h.ofType(tap.EventSession)) >= 1 })
+	// the events of the last requests may still be on their way to the host
+	waitFor(t, "scenario events", func() bool {
+		return len(h.ofType("mcp_tool_execution")) == 2 && len(h.ofType(tap.EventSession)) >= 1 &&
+			len(h.ofType("mcp_prompt_request")) >= 1 && len(h.ofType("mcp_resource_access")) >= 1
+	})
 	calls := h.ofType("mcp_tool_execution")
 	byTool := map[string]map[string]any{}
 	for _, c := range calls {

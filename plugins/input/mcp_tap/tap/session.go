@@ -106,6 +106,14 @@ func (s *Session) SetProtocolVersion(v string) {
 	s.mu.Unlock()
 }
 
+// Protocol is the protocol version the session speaks, as far as the tap
+// has learnt it (header, initialize, or per-request _meta).
+func (s *Session) Protocol() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.protocol
+}
+
 // Message observes one complete message (an object or a batch array) and
 // returns what to do with it; only client requests can be denied.
 func (s *Session) Message(dir Direction, raw []byte) Verdict {

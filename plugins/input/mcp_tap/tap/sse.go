@@ -53,6 +53,10 @@ func (p *SSEParser) Write(b []byte) {
 	}
 }
 
+// LastEventID is the last event id the stream set (a priming event's too):
+// a client that saw one can resume the stream from it.
+func (p *SSEParser) LastEventID() string { return p.id }
+
 // Flush dispatches a pending event when the stream ends without a blank line.
 func (p *SSEParser) Flush() {
 	if len(p.line) > 0 {
