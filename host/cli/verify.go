@@ -59,6 +59,12 @@ files signed with 'sentinel sign') and checks every layer it has keys for:
                tree of the entries before it, segment chaining and seals. Anyone
                can run this; entries after the last checkpoint are not yet vouched for.
 
+Entries a crash cut off between the signer and the store (signed, never
+stored) are declared by the restarted signer's signed restart entry; verify
+prints each such range as a "declared crash loss" warning and still exits 0.
+A gap no restart entry declares, or one a forged restart entry claims, is
+"deleted".
+
 Exit status: 0 intact, 1 altered (the first bad entry is named with its segment,
 line and sequence, and the kind: modified, deleted, inserted, reordered,
 truncated_tail, missing_segment, replaced_segment, forged_checkpoint,
@@ -140,6 +146,9 @@ func printReport(out io.Writer, rep *store.Report, asJSON, keyed bool) {
 	}
 	fmt.Fprintf(out, "%s: intact (%s)\n  %d entries (%d events, %d epoch seals) in %d segment(s), %d checkpoints, next seq %d\n  root %s\n",
 		rep.Path, mode, rep.Entries, rep.Events, rep.EpochSeals, max(rep.Segments, 1), rep.Checkpoints, rep.NextSeq, rep.Root)
+	for _, l := range rep.Losses {
+		fmt.Fprintf(out, "  warning: declared crash loss: %s\n", l)
+	}
 	if rep.Unchecked > 0 {
 		fmt.Fprintf(out, "  %d entries after the last checkpoint are not yet covered by a signature\n", rep.Unchecked)
 	}

@@ -23,6 +23,9 @@ type Point struct {
 	LastT    int64    `json:"last_t"`
 	TreeSize uint64   `json:"tree_size"`
 	Range    [][]byte `json:"range"`
+	// Window is the most entries a restart entry may declare lost (fixed by
+	// the genesis entry; 0 means none).
+	Window uint64 `json:"window,omitempty"`
 }
 
 // genesisEvent is the ev of a chain's first entry.
@@ -30,6 +33,27 @@ type genesisEvent struct {
 	Origin  string `json:"origin"`
 	T0      int64  `json:"t0"`
 	EpochNS int64  `json:"epoch_ns"`
+	Window  uint64 `json:"window,omitempty"`
+}
+
+// RestartEvent is the ev of a restart entry: the first entry a signer writes
+// after it was restarted from its saved state. A crash may have cut the
+// newest entries of the previous run off before they reached the store (they
+// were signed, so their sequence numbers are used up); the restart entry
+// declares that entries from LostFrom on may be missing and carries what a
+// verifier needs to continue after such a gap: the MAC the entry chains to,
+// the key position, and the Merkle range of every entry before it. Its MAC
+// (under the key of its own position) authenticates all of it, and LostFrom
+// may reach back at most Window entries, a bound fixed in the genesis entry.
+type RestartEvent struct {
+	LostFrom uint64   `json:"lost_from"`
+	Pos      uint64   `json:"pos"`
+	Prev     []byte   `json:"prev_mac"`
+	Range    [][]byte `json:"range"`
+	Origin   string   `json:"origin"`
+	T0       int64    `json:"t0"`
+	EpochNS  int64    `json:"epoch_ns"`
+	Window   uint64   `json:"window"`
 }
 
 type epochSealEvent struct {
@@ -134,7 +158,7 @@ func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
 // that ended before now, so that no epoch goes unsealed even when idle.
 func (c *Chain) Advance(now time.Time, emit func([]byte)) {
 	if c.p.NextSeq == 0 {
-		ev, _ := json.Marshal(genesisEvent{Origin: c.p.Origin, T0: c.p.T0, EpochNS: c.p.EpochNS})
+		ev, _ := json.Marshal(genesisEvent{Origin: c.p.Origin, T0: c.p.T0, EpochNS: c.p.EpochNS, Window: c.p.Window})
 		c.append(KindGenesis, c.p.T0, ev, emit)
 	}
 	t := max(now.UnixNano(), c.p.LastT)
@@ -144,6 +168,31 @@ func (c *Chain) Advance(now time.Time, emit func([]byte)) {
 		c.append(KindEpochSeal, max(end, c.p.LastT), ev, emit)
 		c.r.StepEpoch(c.h)
 	}
+}
+
+// SetRestartWindow fixes how many of its newest entries a restarted signer
+// may declare lost; it takes effect only before the genesis entry is written.
+func (c *Chain) SetRestartWindow(n uint64) {
+	if c.p.NextSeq == 0 {
+		c.p.Window = n
+	}
+}
+
+// Restart writes the restart entry, which must be the first entry a
+// restarted signer writes: it is signed in the ratchet's current epoch (the
+// epoch seals that are due follow it), and declares the last Window entries
+// lost-if-missing.
+func (c *Chain) Restart(now time.Time, emit func([]byte)) {
+	if c.p.NextSeq == 0 {
+		return // nothing was signed, nothing can be lost
+	}
+	start := c.p.T0 + int64(c.r.Epoch)*c.p.EpochNS
+	t := min(max(now.UnixNano(), c.p.LastT, start), start+c.p.EpochNS-1)
+	ev, _ := json.Marshal(RestartEvent{
+		LostFrom: c.p.NextSeq - min(c.p.Window, c.p.NextSeq), Pos: c.r.Pos, Prev: c.prev[:],
+		Range: c.tree.Hashes(), Origin: c.p.Origin, T0: c.p.T0, EpochNS: c.p.EpochNS, Window: c.p.Window,
+	})
+	c.append(KindRestart, t, ev, emit)
 }
 
 // Sign writes ev (an event's exact JSON bytes) as the next entry, after any

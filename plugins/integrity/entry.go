@@ -14,6 +14,7 @@ const (
 	KindEvent     = 'e' // an audit event
 	KindGenesis   = 'g' // first entry of a chain: origin, t0, epoch length
 	KindEpochSeal = 's' // last entry of an epoch, written even when the epoch was empty
+	KindRestart   = 'r' // first entry a restarted signer writes: declares what a crash may have lost
 )
 
 // An entry line is written in this fixed shape, so the verifier reads it with

@@ -75,8 +75,31 @@ type Verifier struct {
 	wantRoots map[uint64][]byte
 
 	// Counts for the summary.
-	Entries, Events, EpochSeals, Checkpoints uint64
-	lastCkpt                                 uint64
+	Entries, Events, EpochSeals, Checkpoints, Restarts uint64
+	lastCkpt                                           uint64
+	// Losses are the gaps restart entries declared (crash loss, not tampering).
+	Losses []Loss
+}
+
+// Loss is a gap in the sequence that the restart entry right after it
+// declares: entries a crash cut off between the signer and the store. They
+// were never stored, and the restart entry's MAC vouches that the chain
+// continues from the one entry that had them.
+type Loss struct {
+	From    uint64 `json:"from"`
+	To      uint64 `json:"to"`
+	Segment int    `json:"segment,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Restart uint64 `json:"restart_seq"`
+}
+
+func (l Loss) String() string {
+	loc := ""
+	if l.Segment > 0 {
+		loc = fmt.Sprintf("segment %d ", l.Segment)
+	}
+	return fmt.Sprintf("entries %d..%d were lost in a crash before they were stored (declared by the restart entry at %sline %d seq %d)",
+		l.From, l.To, loc, l.Line, l.Restart)
 }
 
 // pending is a chain anomaly whose kind is decided by the entries after it.
@@ -126,6 +149,96 @@ func (v *Verifier) Resume(p Point) error {
 	return nil
 }
 
+// restart checks a restart entry before it is added to the tree. Without a
+// gap before it, what it claims must be the chain's state. After a gap it
+// must declare the gap (within the genesis entry's window) and its MAC must
+// verify under the key of the position it claims; the verifier then
+// continues from the MAC, key and Merkle range it carries. It reports and
+// returns false when the entry is forged or the gap is undeclared.
+func (v *Verifier) restart(pos Pos, e *Entry) bool {
+	report := func(k Kind, detail string) bool {
+		v.Report(Finding{Kind: k, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: detail})
+		return false
+	}
+	var r RestartEvent
+	if err := json.Unmarshal(e.Event, &r); err != nil || len(r.Prev) != 32 || r.EpochNS <= 0 {
+		return report(Modified, "restart entry unreadable")
+	}
+	if !v.started {
+		if r.LostFrom != 0 || e.Seq > r.Window {
+			return report(Deleted, "the chain does not start with its genesis entry: the first entries are missing")
+		}
+		v.p = Point{Origin: r.Origin, T0: r.T0, EpochNS: r.EpochNS, LastT: r.T0, Window: r.Window}
+		v.started = true
+	} else if r.Origin != v.p.Origin || r.T0 != v.p.T0 || r.EpochNS != v.p.EpochNS || r.Window != v.p.Window {
+		return report(Modified, "restart entry does not match the chain's genesis")
+	}
+	want := v.p.NextSeq
+	if e.Seq < want {
+		return true // out of order: the sequence check names it
+	}
+	if e.Seq == want {
+		if !bytes.Equal(r.Prev, v.prev[:]) || !equalHashes(r.Range, v.tree.Hashes()) || (v.seed != nil && r.Pos != v.r.Pos) {
+			return report(Modified, "restart entry does not match the chain before it")
+		}
+		return true
+	}
+	gap := e.Seq - want
+	if r.LostFrom > want || e.Seq-r.LostFrom > v.p.Window {
+		return report(Deleted, fmt.Sprintf("entries %d..%d are missing (the restart entry after them may declare at most %d..%d lost)",
+			want, e.Seq-1, max(r.LostFrom, e.Seq-min(e.Seq, v.p.Window)), e.Seq-1))
+	}
+	if e.Epoch < v.r.Epoch || (e.Epoch == v.r.Epoch && r.Pos < v.r.Pos) {
+		return report(Reordered, "restart entry claims a key position before the chain's")
+	}
+	if v.seed != nil {
+		steps := r.Pos
+		if e.Epoch == v.r.Epoch {
+			steps -= v.r.Pos
+		}
+		if steps > gap {
+			return report(Modified, "restart entry claims a key position the missing entries cannot account for")
+		}
+		nr := v.r
+		for nr.Epoch < e.Epoch {
+			nr.StepEpoch(v.h)
+		}
+		for nr.Pos < r.Pos {
+			nr.StepEntry(v.h)
+		}
+		var prev, mac [32]byte
+		copy(prev[:], r.Prev)
+		computeMAC(v.h, &mac, &nr.EntryKey, e, &prev)
+		if !hmac.Equal(mac[:], e.MAC[:]) {
+			return report(Deleted, fmt.Sprintf("entries %d..%d are missing, and the restart entry that would declare them lost is forged (its MAC does not verify)", want, e.Seq-1))
+		}
+		v.r = nr
+	} else {
+		v.r.Epoch, v.r.Pos = e.Epoch, r.Pos
+	}
+	tree, err := TreeFrom(e.Seq, r.Range)
+	if err != nil {
+		return report(Modified, "restart entry's Merkle range is invalid: "+err.Error())
+	}
+	v.tree = tree
+	copy(v.prev[:], r.Prev)
+	v.p.NextSeq = e.Seq
+	v.Losses = append(v.Losses, Loss{From: want, To: e.Seq - 1, Segment: pos.Segment, Line: pos.Line, Restart: e.Seq})
+	return true
+}
+
+func equalHashes(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // Want asks for the tree root at size, to check a checkpoint kept elsewhere.
 func (v *Verifier) Want(size uint64) { v.wantRoots[size] = nil }
 
@@ -164,6 +277,12 @@ func (v *Verifier) Entry(pos Pos, line []byte) {
 		return
 	}
 	v.Entries++
+	if e.Kind == KindRestart && v.pending == nil && !v.stopped {
+		v.Restarts++
+		if !v.restart(pos, &e) {
+			return
+		}
+	}
 	v.tree.Append(line)
 	if r, ok := v.wantRoots[v.tree.Size()]; ok && r == nil {
 		v.wantRoots[v.tree.Size()] = v.tree.Root()
@@ -195,7 +314,7 @@ func (v *Verifier) Entry(pos Pos, line []byte) {
 			v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: "genesis entry unreadable"})
 			return
 		}
-		v.p = Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, LastT: g.T0}
+		v.p = Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, LastT: g.T0, Window: g.Window}
 		v.started = true
 	}
 	if want := v.epochOf(e.T); e.Epoch != want {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sentinel-audit/sentinel/plugins/filter/signer"
@@ -21,8 +22,10 @@ import (
 // replays the batch to a new signer process (as the contract says), but the
 // dead process had already saved its chain state past the entries it
 // signed, so the new process signs the replay with later sequence numbers
-// and the store holds a gap that `sentinel verify` reports as deleted
-// entries, although no event was lost and nothing was tampered with.
+// and the store held a gap that `sentinel verify` reported as deleted
+// entries, although no event was lost and nothing was tampered with. Fixed:
+// the signer answers a replayed batch with its saved lines, and a gap a host
+// kill leaves (signed, never stored) is declared by its restart entry.
 func TestSignerReplayAfterCrashKeepsTheChainVerifiable(t *testing.T) {
 	if os.Getenv("SENTINEL_CHAOS") != "1" {
 		t.Skip("set SENTINEL_CHAOS=1 (make chaos) to run the chaos tests")
@@ -76,8 +79,18 @@ func TestSignerReplayAfterCrashKeepsTheChainVerifiable(t *testing.T) {
 	if _, err := first.Process(ctx, batch(3)); err != nil {
 		t.Fatal(err)
 	}
-	// The host starts a new signer process and replays the unanswered batch.
-	deliver(newSigner(), batch(3))
+	// The host starts a new signer process and replays the unanswered batch:
+	// the new process answers with the lines the first one signed.
+	second := newSigner()
+	deliver(second, batch(3))
+	// Then the host itself is killed after the signer answered a batch and
+	// before the store had it: the signed lines are gone, and the inputs send
+	// their events again with new record ids. The restarted signer's first
+	// entry declares the gap.
+	if _, err := second.Process(ctx, batch(6)); err != nil {
+		t.Fatal(err)
+	}
+	deliver(newSigner(), batch(100))
 	if err := store.(sdk.Closer).Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -86,5 +99,10 @@ func TestSignerReplayAfterCrashKeepsTheChainVerifiable(t *testing.T) {
 		"verify", "--keys", keys, storeDir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("a replay after a signer crash makes the store fail verification:\n%s", out)
+	}
+	// Genesis 0, events 1..3 and 4..6 (replayed), then the second process's
+	// restart entry 7 and events 8..10 are lost; the third's restart entry is 11.
+	if !strings.Contains(string(out), "declared crash loss: entries 7..10") {
+		t.Fatalf("verify does not report the declared crash loss:\n%s", out)
 	}
 }

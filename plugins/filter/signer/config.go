@@ -13,6 +13,7 @@ type Config struct {
 	Epoch              sdk.Duration `json:"epoch"`
 	CheckpointEvery    int          `json:"checkpoint_every"`
 	CheckpointInterval sdk.Duration `json:"checkpoint_interval"`
+	RestartWindow      int          `json:"restart_window"`
 }
 
 func (c *Config) defaults() {
@@ -21,6 +22,9 @@ func (c *Config) defaults() {
 	}
 	if c.CheckpointEvery == 0 {
 		c.CheckpointEvery = 4096
+	}
+	if c.RestartWindow == 0 {
+		c.RestartWindow = 16384
 	}
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = sdk.Duration(10 * time.Second)
@@ -36,6 +40,8 @@ func (c *Config) Validate() error {
 		return sdk.Fieldf("epoch", "must be at least 1s")
 	case c.CheckpointEvery < 1:
 		return sdk.Fieldf("checkpoint_every", "must be at least 1")
+	case c.RestartWindow < 0:
+		return sdk.Fieldf("restart_window", "must not be negative")
 	case c.CheckpointInterval.Std() < 100*time.Millisecond:
 		return sdk.Fieldf("checkpoint_interval", "must be at least 100ms")
 	}

@@ -44,15 +44,19 @@ func (t *tracker) entry(line []byte) {
 		t.bad++
 		return // stored as is; the verifier will name it
 	}
-	if e.Kind == integrity.KindGenesis {
+	switch e.Kind {
+	case integrity.KindGenesis:
 		var g struct {
 			Origin  string `json:"origin"`
 			T0      int64  `json:"t0"`
 			EpochNS int64  `json:"epoch_ns"`
+			Window  uint64 `json:"window"`
 		}
 		_ = json.Unmarshal(e.Event, &g)
-		t.p = integrity.Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS}
+		t.p = integrity.Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, Window: g.Window}
 		t.started = true
+	case integrity.KindRestart:
+		t.restart(&e)
 	}
 	t.tree.Append(line)
 	if e.Epoch != t.p.Epoch {
@@ -63,6 +67,33 @@ func (t *tracker) entry(line []byte) {
 		t.p.Epoch, t.p.Pos = e.Epoch+1, 0
 	}
 	t.p.NextSeq, t.p.LastT, t.prev = e.Seq+1, e.T, e.MAC
+}
+
+// restart follows a restart entry that comes after a gap (entries a crash
+// cut off before they were stored): the chain continues from the Merkle
+// range, MAC and key position it declares, so that seal points and seal
+// checkpoints describe the same tree as the signer's checkpoints. The store
+// cannot check the entry's MAC (it holds no chain key); the verifier does,
+// and a seal built on a forged declaration does not verify.
+func (t *tracker) restart(e *integrity.Entry) {
+	if t.started && e.Seq <= t.p.NextSeq {
+		return // no gap: nothing to take from it
+	}
+	var r integrity.RestartEvent
+	if json.Unmarshal(e.Event, &r) != nil {
+		return
+	}
+	tree, err := integrity.TreeFrom(e.Seq, r.Range)
+	if err != nil || len(r.Prev) != 32 {
+		return
+	}
+	if !t.started {
+		t.p = integrity.Point{Origin: r.Origin, T0: r.T0, EpochNS: r.EpochNS, Window: r.Window}
+		t.started = true
+	}
+	t.tree = tree
+	copy(t.prev[:], r.Prev)
+	t.p.Epoch, t.p.Pos = e.Epoch, r.Pos
 }
 
 // replayed reports an entry line the store already holds: the host delivers

@@ -43,6 +43,11 @@ type Report struct {
 	Unchecked      uint64              `json:"entries_after_last_checkpoint"`
 	Active         bool                `json:"active_segment_unsealed"`
 	Findings       []integrity.Finding `json:"findings,omitempty"`
+	// Restarts counts restart entries; Losses are the gaps they declared
+	// (entries a crash cut off before the store had them): not tampering,
+	// but reported.
+	Restarts uint64           `json:"restarts,omitempty"`
+	Losses   []integrity.Loss `json:"declared_losses,omitempty"`
 }
 
 // Intact reports whether nothing was found.
@@ -297,6 +302,11 @@ func (w *walker) finish(logCkpts [][]byte) *Report {
 					Detail: fmt.Sprintf("%s vouches for %d entries but the store holds %d: the tail was cut", pos, c.Size, v.Size())})
 				break
 			}
+			if l, ok := coveredLoss(v.Losses, c.Size); ok {
+				findings = append(findings, integrity.Finding{Kind: integrity.Deleted, Line: i + 1, Seq: c.Size - 1, HasSeq: true,
+					Detail: fmt.Sprintf("%s vouches for entry %d, which the restart entry at seq %d declares lost: it was stored, then removed", pos, c.Size-1, l.Restart)})
+				break
+			}
 			if root, ok := v.RootAt(c.Size); ok && !bytes.Equal(root, c.Root) {
 				findings = append(findings, integrity.Finding{Kind: integrity.InvalidCheckpoint, Line: i + 1,
 					Detail: fmt.Sprintf("%s: checkpoint at size %d does not match the store (entries rewritten, or a fork)", pos, c.Size)})
@@ -309,12 +319,25 @@ func (w *walker) finish(logCkpts [][]byte) *Report {
 	}
 	rep.Findings = findings
 	rep.Entries, rep.Events, rep.EpochSeals, rep.Checkpoints = v.Entries, v.Events, v.EpochSeals, v.Checkpoints
+	rep.Restarts, rep.Losses = v.Restarts, v.Losses
 	rep.Root = base64.StdEncoding.EncodeToString(v.Root())
 	rep.NextSeq = v.Point().NextSeq
 	if w.opts.Pub != nil {
 		rep.Unchecked = v.Unchecked()
 	}
 	return rep
+}
+
+// coveredLoss finds the declared loss that a checkpoint of size covers the
+// last entry of: the store held that entry once (checkpoints are stored
+// after the entries they cover), so it was not lost in a crash.
+func coveredLoss(losses []integrity.Loss, size uint64) (integrity.Loss, bool) {
+	for _, l := range losses {
+		if size > l.From && size <= l.To+1 {
+			return l, true
+		}
+	}
+	return integrity.Loss{}, false
 }
 
 // VerifyFile checks one JSONL file of entry and checkpoint lines (the output
