@@ -1,8 +1,10 @@
 package fieldcrypt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/buger/jsonparser"
@@ -10,21 +12,35 @@ import (
 
 // Fields is a compiled list of dotted field paths ("arguments.password"),
 // where a "*" segment matches any key of an object.
-type Fields struct{ patterns [][]string }
+type Fields struct {
+	patterns [][]string
+	joined   []string // the path as written, for patterns without "*"
+	literal  []bool   // no "*": the pattern is its only path
+}
 
 // CompileFields checks and compiles field paths.
 func CompileFields(paths []string) (Fields, error) {
 	var f Fields
 	for _, p := range paths {
 		segs := strings.Split(p, ".")
+		literal := true
 		for _, s := range segs {
 			if s == "" {
 				return f, fmt.Errorf("field %q: empty path segment", p)
 			}
+			literal = literal && s != "*"
 		}
 		f.patterns = append(f.patterns, segs)
+		f.joined = append(f.joined, p)
+		f.literal = append(f.literal, literal)
 	}
 	return f, nil
+}
+
+// span is one field value of a body to encrypt: body[start:end] is its JSON.
+type span struct {
+	start, end int
+	path       string
 }
 
 // expand turns one pattern into the concrete paths present in body.
@@ -53,15 +69,71 @@ func expand(body []byte, pat []string, prefix []string, out *[][]string) {
 
 // EncryptEvent replaces each present, not yet encrypted, non-null field of
 // body by its encrypted form. It returns the new body and the count of fields
-// encrypted.
+// encrypted. The body is scanned once per field and rebuilt once; body itself
+// is not modified.
 func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
-	var paths [][]string
-	for _, pat := range f.patterns {
-		expand(body, pat, nil, &paths)
+	var stack [8]span
+	spans := stack[:0]
+	add := func(path []string, joined string) {
+		val, typ, end, err := jsonparser.Get(body, path...)
+		if err != nil || typ == jsonparser.NotExist || typ == jsonparser.Null {
+			return
+		}
+		start := end - len(val)
+		if typ == jsonparser.String {
+			if bytes.HasPrefix(val, []byte(Prefix)) {
+				return
+			}
+			start -= 2 // the plaintext is the JSON value itself, quotes included
+		}
+		if joined == "" {
+			joined = strings.Join(path, ".")
+		}
+		spans = append(spans, span{start: start, end: end, path: joined})
 	}
+	for i, pat := range f.patterns {
+		if f.literal[i] {
+			add(pat, f.joined[i])
+			continue
+		}
+		var paths [][]string
+		expand(body, pat, nil, &paths)
+		for _, p := range paths {
+			add(p, "")
+		}
+	}
+	if len(spans) == 0 {
+		return body, 0, nil
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	grow := 0
+	for i, sp := range spans {
+		if i > 0 && sp.start < spans[i-1].end {
+			return kr.encryptNested(body, spans, subject, eventID)
+		}
+		grow += (sp.end-sp.start+16+12)*4/3 + len(Prefix) + 16
+	}
+	out := make([]byte, 0, len(body)+grow)
+	prev := 0
+	for _, sp := range spans {
+		out = append(out, body[prev:sp.start]...)
+		var err error
+		if out, err = kr.AppendEncrypted(out, body[sp.start:sp.end], subject, eventID, sp.path); err != nil {
+			return body, 0, err
+		}
+		prev = sp.end
+	}
+	return append(out, body[prev:]...), len(spans), nil
+}
+
+// encryptNested handles field lists where one field holds another: fields
+// are encrypted one after the other in body order, so the outer field is
+// encrypted whole and the inner one, now inside its ciphertext, is skipped.
+func (kr *Keyring) encryptNested(body []byte, spans []span, subject, eventID string) ([]byte, int, error) {
 	n := 0
 	var enc []byte
-	for _, path := range paths {
+	for _, sp := range spans {
+		path := strings.Split(sp.path, ".")
 		val, typ, _, err := jsonparser.Get(body, path...)
 		if err != nil || typ == jsonparser.NotExist || typ == jsonparser.Null {
 			continue
@@ -70,16 +142,14 @@ func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) 
 			if strings.HasPrefix(string(val), Prefix) {
 				continue
 			}
-			// Get strips the quotes; the plaintext is the JSON value itself.
 			val = rawString(body, path, val)
 		}
-		enc, err = kr.AppendEncrypted(enc[:0], val, subject, eventID, strings.Join(path, "."))
-		if err != nil {
+		if enc, err = kr.AppendEncrypted(enc[:0], val, subject, eventID, sp.path); err != nil {
 			return body, n, err
 		}
 		nb, err := jsonparser.Set(body, enc, path...)
 		if err != nil {
-			return body, n, fmt.Errorf("set %s: %w", strings.Join(path, "."), err)
+			return body, n, fmt.Errorf("set %s: %w", sp.path, err)
 		}
 		body = nb
 		n++

@@ -135,3 +135,22 @@ func TestRawKeyInOpensslHexFormat(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+// A field inside another configured field is encrypted once, as part of the
+// outer one; the input body is left as it was.
+func TestNestedFieldsEncryptTheOuterOnce(t *testing.T) {
+	_, kr := testKeyring(t)
+	f, _ := CompileFields([]string{"arguments.password", "arguments", "user_id"})
+	in := []byte(event)
+	enc, n, err := kr.EncryptEvent(in, f, "", "01J0")
+	if err != nil || n != 2 {
+		t.Fatalf("encrypted %d fields, err %v", n, err)
+	}
+	if string(in) != event {
+		t.Fatal("EncryptEvent modified its input")
+	}
+	dec, errs := kr.DecryptEvent(enc, "01J0")
+	if len(errs) > 0 || string(dec) != event {
+		t.Fatalf("round trip: %s %v", dec, errs)
+	}
+}
