@@ -31,3 +31,28 @@ func BenchmarkClassify500B(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkClassifyChainEvent is the event examples/bench drives through the
+// audit chain, as pii_tokenizer hands it on, with the chain's configuration.
+func BenchmarkClassifyChainEvent(b *testing.B) {
+	body := `{"event_id":"01JD3X7Q8M0000000000000002","timestamp":"2026-11-23T10:00:00Z","event_type":"mcp_tool_execution",` +
+		`"severity":"info","session_id":"6f1c2a7e-5b8d-4c3e-9a1f-2d4b6c8e0a13","client_id":"claude-desktop","user_id":"u-7",` +
+		`"server":"filesystem","tool_name":"read_file","arguments":{"path":"/srv/projects/atlas/reports/2026/q3-summary.md",` +
+		`"contact":"tok_email_k7q2m4zpx3a9bd2e"},"result":"Quarterly revenue grew eleven percent; churn fell to 2.1 percent.",` +
+		`"duration_ms":12,"success":true,"pii":{"email":1}}`
+	c := &Classifier{}
+	if err := c.Configure(context.Background(), sdk.Config{Raw: json.RawMessage(`{"audit_level":"enterprise","frameworks":["sox","gdpr"]}`)}); err != nil {
+		b.Fatal(err)
+	}
+	batch := &sdk.Batch{Records: make([]*sdk.Record, 100)}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i += len(batch.Records) {
+		for j := range batch.Records {
+			batch.Records[j] = &sdk.Record{Body: []byte(body), Attributes: map[string]string{"pii.email": "1"}}
+		}
+		if _, err := c.Process(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

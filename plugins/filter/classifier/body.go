@@ -3,11 +3,12 @@ package classifier
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // member is one top-level member of an event object, as raw bytes.
 type member struct {
-	key   string // unquoted (keys with escapes are compared in their raw form)
+	key   string // unquoted (keys with escapes are compared in their raw form); aliases the body
 	value []byte // raw JSON value
 }
 
@@ -30,7 +31,7 @@ func members(body []byte, dst []member) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := string(body[i+1 : kend-1])
+		key := aliasString(body[i+1 : kend-1])
 		i = skipWS(body, kend)
 		if i >= len(body) || body[i] != ':' {
 			return nil, fmt.Errorf("invalid JSON at offset %d: want ':'", i)
@@ -131,4 +132,15 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		}
 		return j, nil
 	}
+}
+
+// aliasString views b as a string without copying. Bodies are never modified
+// once a record holds them, so the view stays valid while the body lives;
+// what outlives the record (stats keys, the envelope) is taken from
+// configuration or copied.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

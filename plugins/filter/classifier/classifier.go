@@ -110,7 +110,14 @@ type Classifier struct {
 	minimize       bool
 	realtime       bool
 	passUnknown    bool
-	mem            []member
+	enabled        frameworkSet
+	compliance     [1 << len(frameworkIDs)]complianceSet // by framework set
+	itoa           map[int]string                        // retention_days attribute values
+
+	// per-record scratch, reused: Process runs on one goroutine
+	mem  []member
+	ev   event
+	vals []byte
 
 	mu    sync.Mutex // guards stats; Invoke runs beside Process
 	stats stats
@@ -165,15 +172,30 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		c.frameworks[id] = f
 	}
 	c.frameworkOrder = c.frameworkOrder[:0]
-	for _, id := range []string{"sox", "gdpr", "hipaa", "soc2", "pci_dss"} {
+	c.enabled = 0
+	for _, id := range frameworkIDs {
 		if _, ok := c.frameworks[id]; ok {
 			c.frameworkOrder = append(c.frameworkOrder, id)
+			c.enabled |= frameworkBit(id)
 		}
 	}
+	for set := range c.compliance {
+		cs := complianceSet{ids: []string{}}
+		for _, id := range c.frameworkOrder {
+			if frameworkSet(set)&frameworkBit(id) != 0 {
+				cs.ids = append(cs.ids, id)
+				cs.retentionDays = max(cs.retentionDays, c.frameworks[id].retentionDays)
+			}
+		}
+		cs.joined = strings.Join(cs.ids, ",")
+		cs.json, _ = json.Marshal(cs.ids)
+		c.compliance[set] = cs
+	}
+	c.itoa = map[int]string{}
 
 	c.types = map[string]*typePolicy{}
 	for name, d := range seedTypes {
-		p := &typePolicy{index: d.index, retentionDays: d.retentionDays, classification: d.classification, severity: d.severity}
+		p := &typePolicy{name: name, index: d.index, retentionDays: d.retentionDays, classification: d.classification, severity: d.severity}
 		if d.classification == levelInternal {
 			p.classification = def
 		}
@@ -188,6 +210,7 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		if p == nil {
 			cp := *c.customPolicy
 			p = &cp
+			p.name = o.Name
 			c.types[o.Name] = p
 		}
 		if o.Index != "" {
@@ -210,6 +233,7 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		for _, t := range c.frameworks[id].eventTypes {
 			if p := c.types[t]; p != nil {
 				p.frameworks = append(p.frameworks, id)
+				p.frameworkSet |= frameworkBit(id)
 			}
 		}
 	}
@@ -241,7 +265,7 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		rr.level, rr.hasLevel = levelByName(r.Classification)
 		for _, f := range r.Frameworks {
 			id, _ := frameworkID(f)
-			rr.frameworks = append(rr.frameworks, id)
+			rr.frameworks |= frameworkBit(id)
 		}
 		c.rules = append(c.rules, rr)
 	}
@@ -301,27 +325,33 @@ func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reas
 		c.stats.filtered[v.typ]++
 		return nil, true, ""
 	}
-	pol := c.types[v.typ]
-	if pol == nil {
-		pol = c.customPolicy
-	}
-	r.Body = c.rewrite(ev, v, pol)
+	r.Body = c.rewrite(ev, v, v.pol)
 	r.Type, r.Severity, r.Classification = v.typ, v.severity, v.level.String()
 	if r.Attributes == nil {
 		r.Attributes = make(map[string]string, 3)
 	}
 	r.Attributes["index"] = v.index
-	r.Attributes["retention_days"] = strconv.Itoa(v.retentionDays)
-	r.Attributes["compliance"] = strings.Join(v.compliance, ",")
+	r.Attributes["retention_days"] = c.days(v.retentionDays)
+	r.Attributes["compliance"] = v.compliance.joined
 	c.stats.processed[v.typ]++
 	c.stats.byClass[r.Classification]++
-	for _, f := range v.compliance {
+	for _, f := range v.compliance.ids {
 		c.stats.byFramework[f]++
 	}
 	if v.alert != "" && c.active[sdk.EventSecurityThreats] {
 		alert = c.alertRecord(r, ev, v)
 	}
 	return alert, false, ""
+}
+
+// days formats a retention; the few values configuration allows are kept.
+func (c *Classifier) days(n int) string {
+	s, ok := c.itoa[n]
+	if !ok {
+		s = strconv.Itoa(n)
+		c.itoa[n] = s
+	}
+	return s
 }
 
 // alertRecord builds the seed's real-time alert: a security threat event

@@ -126,13 +126,39 @@ var levelNames = []string{"PUBLIC", "INTERNAL", "CONFIDENTIAL", "SECRET", "RESTR
 
 func (l level) String() string { return levelNames[l] }
 
+// levelByName accepts a level's name in any case and spelling ("Secret",
+// "confidential"). It runs for every event, so the common spellings are
+// matched without normalizing (which allocates).
 func levelByName(s string) (level, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i, n := range levelNames {
+		if s == n {
+			return level(i), true
+		}
+	}
 	for i, n := range levelNames {
 		if normalize(n) == normalize(s) {
 			return level(i), true
 		}
 	}
 	return 0, false
+}
+
+// frameworkIDs is every framework in its canonical order (the order events
+// list them in); a set of frameworks is a bit mask over it.
+var frameworkIDs = [...]string{"sox", "gdpr", "hipaa", "soc2", "pci_dss"}
+
+type frameworkSet uint8
+
+func frameworkBit(id string) frameworkSet {
+	for i, f := range frameworkIDs {
+		if f == id {
+			return 1 << i
+		}
+	}
+	return 0
 }
 
 // seedPIILevels: personal data is confidential, identifiers that enable
