@@ -53,3 +53,13 @@ func BenchmarkLinearInSize(b *testing.B) {
 		b.Run(fmt.Sprintf("%dB", len(body)), func(b *testing.B) { benchEvents(b, body) })
 	}
 }
+
+// chainEvent is the event examples/bench drives through the audit chain: one
+// email in free text, a path and a short result.
+const chainEvent = `{"event_id":"01JD3X7Q8M0000000000000002","timestamp":"2026-11-23T10:00:00Z","event_type":"mcp_tool_execution",` +
+	`"severity":"info","session_id":"6f1c2a7e-5b8d-4c3e-9a1f-2d4b6c8e0a13","client_id":"claude-desktop","user_id":"u-7",` +
+	`"server":"filesystem","tool_name":"read_file","arguments":{"path":"/srv/projects/atlas/reports/2026/q3-summary.md",` +
+	`"contact":"ops-17@example.com"},"result":"Quarterly revenue grew eleven percent; churn fell to 2.1 percent.",` +
+	`"duration_ms":12,"success":true}`
+
+func BenchmarkProcessChainEvent(b *testing.B) { benchEvents(b, chainEvent) }

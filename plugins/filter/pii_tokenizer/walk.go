@@ -61,7 +61,8 @@ type walker struct {
 	found    []finding
 	unesc    []byte
 	text     []byte
-	piiStart int // value span of an existing top-level "pii" member
+	scratch  []byte // replacements and the "pii" member of one body; edits point into it
+	piiStart int    // value span of an existing top-level "pii" member
 	piiEnd   int
 	objEnd   int // offset of the top-level closing brace
 
@@ -73,7 +74,7 @@ type walker struct {
 // process returns the new body (the same slice when nothing changed) and
 // whether anything was found.
 func (w *walker) process(body []byte) ([]byte, bool, error) {
-	w.body, w.edits, w.counts = body, w.edits[:0], [numKinds]int{}
+	w.body, w.edits, w.counts, w.scratch = body, w.edits[:0], [numKinds]int{}, w.scratch[:0]
 	w.piiStart, w.piiEnd, w.objEnd = -1, -1, -1
 	pos := w.ws(0)
 	if pos >= len(body) || body[pos] != '{' {
@@ -290,7 +291,7 @@ func (w *walker) leaf(start, end int, esc bool, ctx kind, noIP bool) error {
 	}
 	out = append(out, text[last:]...)
 	w.text = out[:0]
-	w.edits = append(w.edits, edit{start: start, end: end, repl: appendJSONString(nil, out)})
+	w.edits = append(w.edits, edit{start: start, end: end, repl: w.appendScratch(func(b []byte) []byte { return appendJSONString(b, out) })})
 	return nil
 }
 
@@ -335,18 +336,21 @@ func normalizeWhole(k kind, v string) string {
 // member, merged with counts an earlier stage left there.
 func (w *walker) rebuild() []byte {
 	edits := w.edits
-	pii := w.piiJSON()
 	if w.piiStart >= 0 {
-		edits = append(edits, edit{start: w.piiStart, end: w.piiEnd, repl: pii})
+		edits = append(edits, edit{start: w.piiStart, end: w.piiEnd, repl: w.appendScratch(w.appendPII)})
 	} else {
 		sep := ","
 		if j := w.lastNonSpace(w.objEnd); j >= 0 && w.body[j] == '{' {
 			sep = ""
 		}
-		ins := append([]byte(sep+`"pii":`), pii...)
+		ins := w.appendScratch(func(b []byte) []byte { return w.appendPII(append(append(b, sep...), `"pii":`...)) })
 		edits = append(edits, edit{start: w.objEnd, end: w.objEnd, repl: ins})
 	}
-	sort.SliceStable(edits, func(a, b int) bool { return edits[a].start < edits[b].start })
+	// The leaves' edits are in body order already; only the "pii" one may
+	// need to move. A stable insertion sort keeps that allocation-free.
+	for i := len(edits) - 1; i > 0 && edits[i].start < edits[i-1].start; i-- {
+		edits[i], edits[i-1] = edits[i-1], edits[i]
+	}
 	size := len(w.body)
 	for _, e := range edits {
 		size += len(e.repl) - (e.end - e.start)
@@ -372,9 +376,18 @@ func (w *walker) lastNonSpace(i int) int {
 	return -1
 }
 
-// piiJSON writes {"email":2,...} in canonical type order; counts from an
+// appendScratch appends with f to the scratch buffer and returns what f
+// wrote. Edits keep such slices; a later growth of the buffer leaves them
+// pointing at the old array, whose bytes no longer change.
+func (w *walker) appendScratch(f func([]byte) []byte) []byte {
+	start := len(w.scratch)
+	w.scratch = f(w.scratch)
+	return w.scratch[start:len(w.scratch):len(w.scratch)]
+}
+
+// appendPII writes {"email":2,...} in canonical type order; counts from an
 // earlier "pii" member are added, and names this version does not know kept.
-func (w *walker) piiJSON() []byte {
+func (w *walker) appendPII(out []byte) []byte {
 	merged := w.counts
 	var foreign map[string]int
 	if w.piiStart >= 0 {
@@ -393,14 +406,16 @@ func (w *walker) piiJSON() []byte {
 		}
 	}
 	w.counts = merged
-	out := []byte{'{'}
+	out = append(out, '{')
+	first := true
 	for k := kindEmail; k < numKinds; k++ {
 		if merged[k] == 0 {
 			continue
 		}
-		if len(out) > 1 {
+		if !first {
 			out = append(out, ',')
 		}
+		first = false
 		out = strconv.AppendQuote(out, k.String())
 		out = append(out, ':')
 		out = strconv.AppendInt(out, int64(merged[k]), 10)
@@ -411,9 +426,10 @@ func (w *walker) piiJSON() []byte {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if len(out) > 1 {
+		if !first {
 			out = append(out, ',')
 		}
+		first = false
 		out = appendJSONString(out, []byte(name))
 		out = append(out, ':')
 		out = strconv.AppendInt(out, int64(foreign[name]), 10)
