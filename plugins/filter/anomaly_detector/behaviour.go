@@ -18,6 +18,7 @@ type behaviour struct {
 	policy     *lru[*burst]
 	errServer  *lru[*rateWindow]
 	errTool    *lru[*rateWindow]
+	toolKey    []byte // scratch for errTool's server/tool keys
 	denials    *lru[*denial]
 	clients    *lru[*profile]
 }
@@ -168,28 +169,38 @@ func (b *behaviour) errorRate(e *event, raise func(*threat)) {
 	c := b.cfg
 	w := c.ErrorRateWindow.Std()
 	o := outcome{mark: e.mark(), failed: e.failed()}
-	check := func(win *rateWindow, key string, src *event) {
+	// spiked adds the outcome to win and says whether the window now spikes.
+	// Keys and the alert's source are built only then: this runs per event.
+	spiked := func(win *rateWindow) (ev evidence, ok bool) {
 		win.add(o)
 		if !o.failed {
-			return
+			return ev, false
 		}
 		total, failed, first, last := win.within(e.at, w)
 		rate := float64(failed) / float64(total)
 		if total < c.ErrorRateMinCalls || rate < c.ErrorRateThreshold {
-			return
+			return ev, false
 		}
-		ev := evidence{Count: failed, Total: total, Rate: rate, Threshold: c.ErrorRateThreshold, Window: w.String(), Key: key}
+		ev = evidence{Count: failed, Total: total, Rate: rate, Threshold: c.ErrorRateThreshold, Window: w.String()}
 		ev.span(first, last)
+		win.reset()
+		return ev, true
+	}
+	spike := func(ev evidence, key string, src *event) {
+		ev.Key = key
 		raise(&threat{reason: "error_rate_spike", category: "service_degradation", owasp: "MCP08", severity: "medium",
 			confidence: 0.6, src: src, at: e.at, evidence: ev, details: map[string]any{"last_error": e.Error}})
-		win.reset()
 	}
 	if e.Server != "" {
-		check(b.errServer.get(e.Server), "server:"+e.Server, &event{Server: e.Server, MCPEndpoint: e.MCPEndpoint})
+		if ev, ok := spiked(b.errServer.get(e.Server)); ok {
+			spike(ev, "server:"+e.Server, &event{Server: e.Server, MCPEndpoint: e.MCPEndpoint})
+		}
 	}
 	if e.ToolName != "" {
-		key := e.Server + "/" + e.ToolName
-		check(b.errTool.get(key), "tool:"+key, &event{Server: e.Server, MCPEndpoint: e.MCPEndpoint, ToolName: e.ToolName})
+		b.toolKey = append(append(append(b.toolKey[:0], e.Server...), '/'), e.ToolName...)
+		if ev, ok := spiked(b.errTool.getBytes(b.toolKey)); ok {
+			spike(ev, "tool:"+string(b.toolKey), &event{Server: e.Server, MCPEndpoint: e.MCPEndpoint, ToolName: e.ToolName})
+		}
 	}
 }
 

@@ -25,6 +25,16 @@ func newLRU[V any](max int, newV func() V) *lru[V] {
 	return &lru[V]{max: max, order: list.New(), items: make(map[string]*list.Element), newV: newV}
 }
 
+// getBytes is get for a key built in a scratch buffer: a key already
+// present costs no allocation.
+func (l *lru[V]) getBytes(key []byte) V {
+	if el, ok := l.items[string(key)]; ok {
+		l.order.MoveToFront(el)
+		return el.Value.(*lruEntry[V]).val
+	}
+	return l.get(string(key))
+}
+
 // get returns the value of key, creating it (and evicting the oldest key when
 // full) if it is absent.
 func (l *lru[V]) get(key string) V {
