@@ -69,6 +69,7 @@ type Chain struct {
 	r    Ratchet
 	h    *hmacer
 	tree *Tree
+	slab []byte // lines are carved from it: one allocation for many entries
 }
 
 // chainState is the persisted form: the point plus the ratchet's keys.
@@ -145,13 +146,32 @@ func (c *Chain) epochOf(t int64) uint64 {
 func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
 	e := Entry{Seq: c.p.NextSeq, Epoch: c.r.Epoch, T: t, Kind: kind, Event: ev}
 	computeMAC(c.h, &e.MAC, &c.r.EntryKey, &e, &c.prev)
-	line := AppendEntryLine(make([]byte, 0, len(ev)+120), &e)
+	buf := c.lineBuf(len(ev) + maxLineOverhead)
+	line := AppendEntryLine(buf, &e)
+	if cap(line) == cap(buf) { // written in place (always, given the bound)
+		c.slab = c.slab[:len(c.slab)+len(line)]
+	}
+	line = line[:len(line):len(line)]
 	c.tree.Append(line)
 	c.prev = e.MAC
 	c.p.NextSeq++
 	c.p.LastT = t
 	c.r.StepEntry(c.h)
 	emit(line)
+}
+
+// maxLineOverhead bounds an entry line's bytes besides its ev: framing,
+// three numbers of at most 20 digits, kind and MAC.
+const maxLineOverhead = 192
+
+// lineBuf returns an empty slice of the slab with room for n bytes; the
+// caller takes what it appends by growing the slab. Lines never share bytes,
+// and a full slab is left to the lines that use it.
+func (c *Chain) lineBuf(n int) []byte {
+	if cap(c.slab)-len(c.slab) < n {
+		c.slab = make([]byte, 0, max(64<<10, n))
+	}
+	return c.slab[len(c.slab):len(c.slab)]
 }
 
 // Advance writes the genesis entry if none yet, and a seal for every epoch

@@ -196,7 +196,7 @@ func frameCRC(frame []byte) uint32 {
 }
 
 // append makes state and the batch's answer durable, then erases the
-// previous state. The answer's lines are copied.
+// previous state.
 func (l *stateLog) append(state []byte, a batchAnswer) error {
 	l.buf = encodeRecord(l.buf[:0], state, &a)
 	if l.f == nil || l.off+int64(len(l.buf)) > l.capacity {
@@ -214,16 +214,13 @@ func (l *stateLog) append(state []byte, a batchAnswer) error {
 	return nil
 }
 
-// keep remembers a's answer for replay, with its own copy of the lines.
+// keep remembers a's answer for replay. The line bytes are shared, not
+// copied: the chain never writes to a line it has handed out.
 func (l *stateLog) keep(a batchAnswer) {
 	if a.key == ([32]byte{}) {
 		return
 	}
-	lines := make([]answerLine, len(a.lines))
-	for i, ln := range a.lines {
-		lines[i] = answerLine{in: ln.in, kind: ln.kind, line: bytes.Clone(ln.line)}
-	}
-	l.remember(batchAnswer{key: a.key, lines: lines})
+	l.remember(batchAnswer{key: a.key, lines: append([]answerLine(nil), a.lines...)})
 }
 
 // erasePrevious overwrites the previous record's state (and its key) with

@@ -38,11 +38,19 @@ func (t *tracker) resume(p integrity.Point) error {
 	return nil
 }
 
-func (t *tracker) entry(line []byte) {
+func (t *tracker) entry(line []byte) { t.admit(line) }
+
+// admit follows an entry line the store is about to write, parsing it once.
+// It returns true, and changes nothing, for a line the store already holds:
+// the host delivers unacknowledged batches again after a crash.
+func (t *tracker) admit(line []byte) (replayed bool) {
 	var e integrity.Entry
 	if err := integrity.ParseEntryLine(line, &e); err != nil {
 		t.bad++
-		return // stored as is; the verifier will name it
+		return false // stored as is; the verifier will name it
+	}
+	if t.started && e.Seq < t.p.NextSeq {
+		return true
 	}
 	switch e.Kind {
 	case integrity.KindGenesis:
@@ -67,6 +75,7 @@ func (t *tracker) entry(line []byte) {
 		t.p.Epoch, t.p.Pos = e.Epoch+1, 0
 	}
 	t.p.NextSeq, t.p.LastT, t.prev = e.Seq+1, e.T, e.MAC
+	return false
 }
 
 // restart follows a restart entry that comes after a gap (entries a crash
@@ -94,16 +103,6 @@ func (t *tracker) restart(e *integrity.Entry) {
 	t.tree = tree
 	copy(t.prev[:], r.Prev)
 	t.p.Epoch, t.p.Pos = e.Epoch, r.Pos
-}
-
-// replayed reports an entry line the store already holds: the host delivers
-// unacknowledged batches again after a crash.
-func (t *tracker) replayed(line []byte) bool {
-	if !t.started {
-		return false
-	}
-	var e integrity.Entry
-	return integrity.ParseEntryLine(line, &e) == nil && e.Seq < t.p.NextSeq
 }
 
 // staleCheckpoint reports a checkpoint for a tree smaller than the stored one.

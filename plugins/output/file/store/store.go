@@ -188,13 +188,13 @@ func (s *Store) Append(lines [][]byte) error {
 				return err
 			}
 		}
-		switch classify(line) {
+		kind := classify(line)
+		switch kind {
 		case lineEntry:
-			if s.track.replayed(line) {
+			if s.track.admit(line) {
 				s.total.Replayed++
 				continue
 			}
-			s.track.entry(line)
 			s.entries++
 			s.total.Entries++
 		case lineCheckpoint:
@@ -206,7 +206,7 @@ func (s *Store) Append(lines [][]byte) error {
 				return fmt.Errorf("write %s: %w", CheckpointsFile, err)
 			}
 		}
-		if classify(line) != lineEntry {
+		if kind != lineEntry {
 			s.segHash.Write(line)
 			s.segHash.Write(newline)
 		}
