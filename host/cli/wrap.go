@@ -92,6 +92,8 @@ func runWrap(ctx context.Context, f wrapFlags, command []string) error {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 
+	defer stdio.TuneGC()()
+
 	target, err := resolveWrapTarget(context.WithoutCancel(ctx), f, log)
 	if err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/sentinel-audit/sentinel/examples/mcp/crm"
 	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap"
+	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap/stdio"
 )
 
 const (
@@ -98,6 +98,7 @@ func BenchmarkStdioToolCall(b *testing.B) {
 		cmd.Wait()
 	})
 	b.Run("wrap", func(b *testing.B) {
+		defer stdio.TuneGC()() // as `sentinel wrap` does
 		dir := shortDir(b)
 		startHost(b, dir, map[string]any{})
 		w := wrap(b, filepath.Join(dir, mcp_tap.IngestSocket), shortDir(b), nil, serverBin)
@@ -159,5 +160,3 @@ func BenchmarkHTTPToolCall(b *testing.B) {
 		run(b, "http://"+h.status(b)["listen"].(string)+"/mcp")
 	})
 }
-
-var _ = os.Stderr

@@ -26,10 +26,24 @@ type LineFramer struct {
 	buf     []byte
 	over    bool
 	overLen int
+	skip    bool // resynchronising: drop bytes up to the next newline
+}
+
+// Resync drops the partial line held and the bytes up to the next newline:
+// after a gap in the observed bytes, the line it cut cannot be parsed.
+func (f *LineFramer) Resync() {
+	f.buf, f.over, f.overLen, f.skip = f.buf[:0], false, 0, true
 }
 
 // Write feeds forwarded bytes; it never fails.
 func (f *LineFramer) Write(p []byte) {
+	if f.skip {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return
+		}
+		f.skip, p = false, p[i+1:]
+	}
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
@@ -48,6 +62,10 @@ func (f *LineFramer) Write(p []byte) {
 
 // Flush ends a last line that had no newline (the stream ended).
 func (f *LineFramer) Flush() {
+	if f.skip {
+		f.skip = false
+		return
+	}
 	if len(f.buf) > 0 || f.over {
 		f.end()
 	}

@@ -67,20 +67,21 @@ func (c *ClientWriter) flushQueued() {
 	c.queued = c.queued[:0]
 }
 
-// Ordering: each chunk is forwarded first and observed after, so observation
-// adds nothing to the round trip. A fast peer's answer can therefore be
-// observed (by the other pump) before its request; the Session parks such a
-// response until the request shows up. Observation never waits on the
-// pipeline (Config.Emit must not block).
+// Ordering: each chunk is forwarded first and handed to an Observer after,
+// which parses it on its own goroutine: observation adds nothing to the round
+// trip, and the pump never allocates, parses or takes the session's lock. A
+// fast peer's answer can therefore be observed before its request; the
+// Session parks such a response until the request shows up.
 
-// PumpServerToClient copies the server's stdout to the client unchanged. It
-// returns at EOF (nil) or on the first error.
-func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
-	f := &LineFramer{
-		Max:        s.t.cfg.MaxMessage,
-		OnLine:     func(l []byte) { s.Message(ServerToClient, l) },
-		OnOversize: func(p []byte, n int) { s.Oversize(ServerToClient, p, n) },
-	}
+// PumpServerToClient copies the server's stdout to the client unchanged and
+// queues it for obs. It returns at EOF (nil) or on the first error; obs is
+// closed then, and finishes observing in the background (obs.Wait).
+func PumpServerToClient(dst *ClientWriter, src io.Reader, obs *Observer) error {
+	defer obs.Close()
+	return pump(dst, src, obs)
+}
+
+func pump(dst io.Writer, src io.Reader, obs *Observer) error {
 	buf := make([]byte, pumpBuffer)
 	for {
 		n, rerr := src.Read(buf)
@@ -88,10 +89,9 @@ func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return err
 			}
-			f.Write(buf[:n]) // observe after forwarding: see the comment on ordering
+			obs.Write(buf[:n]) // after forwarding: see the comment on ordering
 		}
 		if rerr != nil {
-			f.Flush()
 			if errors.Is(rerr, io.EOF) {
 				return nil
 			}
@@ -101,35 +101,16 @@ func PumpServerToClient(dst *ClientWriter, src io.Reader, s *Session) error {
 }
 
 // PumpClientToServer copies the client's stdin to the server. In audit mode
-// (gate false) bytes go out as they are read. With
+// (gate false) bytes go out as they are read and are observed by obs. With
 // gate set (policy enforce mode), each complete line is judged before it is
 // forwarded, so a denied tools/call never reaches the server and the client
-// gets reply's JSON-RPC error instead; a line longer than the message limit
-// cannot be judged and is streamed through.
-func PumpClientToServer(dst io.Writer, src io.Reader, s *Session, gate bool, reply func([]byte)) error {
+// gets reply's JSON-RPC error instead; that judgement is on the byte path by
+// design, and obs is unused. A line longer than the message limit cannot be
+// judged and is streamed through. obs is closed when the pump returns.
+func PumpClientToServer(dst io.Writer, src io.Reader, s *Session, gate bool, reply func([]byte), obs *Observer) error {
+	defer obs.Close()
 	if !gate {
-		f := &LineFramer{
-			Max:        s.t.cfg.MaxMessage,
-			OnLine:     func(l []byte) { s.Message(ClientToServer, l) },
-			OnOversize: func(p []byte, n int) { s.Oversize(ClientToServer, p, n) },
-		}
-		buf := make([]byte, pumpBuffer)
-		for {
-			n, rerr := src.Read(buf)
-			if n > 0 {
-				if _, err := dst.Write(buf[:n]); err != nil {
-					return err
-				}
-				f.Write(buf[:n])
-			}
-			if rerr != nil {
-				f.Flush()
-				if errors.Is(rerr, io.EOF) {
-					return nil
-				}
-				return rerr
-			}
-		}
+		return pump(dst, src, obs)
 	}
 	g := &gateState{dst: dst, s: s, reply: reply, max: s.t.cfg.MaxMessage}
 	buf := make([]byte, pumpBuffer)

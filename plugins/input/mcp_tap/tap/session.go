@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync"
 	"time"
@@ -130,7 +131,7 @@ func (s *Session) Message(dir Direction, raw []byte) Verdict {
 		return Verdict{}
 	}
 	var m message
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := parseMessage(raw, &m); err != nil {
 		st.NonJSON.Add(1)
 		s.violation(dir, "", "invalid_json", SeverityLow, map[string]any{"bytes": len(raw), "prefix": prefix(raw), "parse_error": err.Error()})
 		return Verdict{}
@@ -153,6 +154,19 @@ func (s *Session) Oversize(dir Direction, head []byte, size int) {
 	}
 }
 
+// Gap records n bytes that were forwarded but could not be observed: an
+// audit trail with a hole must say where the hole is.
+func (s *Session) Gap(dir Direction, n int) {
+	s.t.stats.Gaps.Add(1)
+	s.t.stats.GapBytes.Add(uint64(n))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := s.baseLocked(sdk.EventCompliance, SeverityHigh, dir, "", s.t.cfg.Now())
+	ev.Reason = "observation_gap"
+	ev.Details = map[string]any{"bytes": n}
+	s.t.emit(ev)
+}
+
 func (s *Session) batch(dir Direction, raw []byte) {
 	s.t.stats.Batches.Add(1)
 	var items []json.RawMessage
@@ -164,7 +178,7 @@ func (s *Session) batch(dir Direction, raw []byte) {
 	s.violation(dir, "", "batch", SeverityLow, map[string]any{"items": len(items), "bytes": len(raw)})
 	for _, it := range items {
 		var m message
-		if firstByte(it) != '{' || json.Unmarshal(it, &m) != nil {
+		if firstByte(it) != '{' || parseMessage(it, &m) != nil {
 			s.t.stats.InvalidJSONRPC.Add(1)
 			s.violation(dir, "", "invalid_jsonrpc", SeverityLow, map[string]any{"prefix": prefix(it), "batch": true})
 			continue
@@ -207,7 +221,7 @@ func (s *Session) request(dir Direction, m *message) Verdict {
 		t.stats.DuplicateIDs.Add(1)
 		s.violationLocked(dir, m.Method, "duplicate_request_id", SeverityMedium, map[string]any{"id": idString(m.ID)})
 	}
-	pd := &pending{dir: dir, method: m.Method, id: m.ID, start: now, params: p, listCursor: p.Cursor != nil}
+	pd := &pending{dir: dir, method: m.Method, id: bytes.Clone(m.ID), start: now, params: p, listCursor: p.Cursor != nil}
 	pd.traceID, pd.spanID = traceContext(p.Meta)
 	if p.RequestState != "" {
 		pd.correlation = mrtrCorrelation(p.RequestState)
@@ -275,7 +289,7 @@ func (s *Session) response(dir Direction, m *message, size int) {
 		if len(s.orphans) >= maxOrphans {
 			s.flushOrphansLocked()
 		}
-		s.orphans[key] = orphan{msg: m, size: size}
+		s.orphans[key] = orphan{msg: m.clone(), size: size} // m aliases the caller's buffer
 		return
 	}
 	delete(s.pending, key)

@@ -84,6 +84,9 @@ type Stats struct {
 	Cancelled, NoResponse    atomic.Uint64
 	Denied, Throttled        atomic.Uint64
 	EncodeErrors             atomic.Uint64
+	// GapBytes counts bytes forwarded but not observed: the observer fell
+	// too far behind (each gap is also an event).
+	Gaps, GapBytes atomic.Uint64
 
 	mu     sync.Mutex
 	events map[string]uint64
@@ -136,6 +139,8 @@ func (s *Stats) Snapshot() map[string]any {
 		"denied":                    s.Denied.Load(),
 		"throttled":                 s.Throttled.Load(),
 		"encode_errors":             s.EncodeErrors.Load(),
+		"observation_gaps":          s.Gaps.Load(),
+		"observation_gap_bytes":     s.GapBytes.Load(),
 		"events":                    events,
 	}
 }
