@@ -1,6 +1,7 @@
 package file
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/sentinel-audit/sentinel/plugins/output/file/store"
@@ -24,7 +25,12 @@ const (
 	formatJSONL  = "jsonl"
 )
 
-func (c *Config) defaults() {
+// defaults fills what was not configured; the store lives in the
+// component's own data directory unless a path is given.
+func (c *Config) defaults(dataDir string) {
+	if c.Path == "" && dataDir != "" {
+		c.Path = filepath.Join(dataDir, "store")
+	}
 	if c.Format == "" {
 		c.Format = formatSealed
 	}
@@ -43,7 +49,7 @@ func (c *Config) defaults() {
 func (c *Config) Validate() error {
 	switch {
 	case c.Path == "":
-		return sdk.Fieldf("path", "is required: the store directory")
+		return sdk.Fieldf("path", "is required here: the store directory")
 	case c.Format != formatSealed && c.Format != formatJSONL:
 		return sdk.Fieldf("format", "must be %q or %q", formatSealed, formatJSONL)
 	case c.SegmentSize < 4096:

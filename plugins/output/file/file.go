@@ -37,8 +37,8 @@ set), after which the file is made read-only. Check a store with
 		{Name: "rotate", Description: "Seal the active segment now; the next record starts a new one."},
 	},
 	Config: sdk.Schema{Fields: []sdk.Field{
-		{Name: "path", Type: sdk.TypeString, Required: true, Example: `"./data/audit"`,
-			Description: "Store directory; created if missing."},
+		{Name: "path", Type: sdk.TypeString, Example: `"./data/audit"`,
+			Description: "Store directory; created if missing. Default: `store` in the component's data directory (<data_dir>/output.file.<name>/store)."},
 		{Name: "format", Type: sdk.TypeString, Default: formatSealed, Enum: []string{formatSealed, formatJSONL}, Example: `"sealed"`,
 			Description: "sealed: segments with header and seal lines (the WORM store); jsonl: bare JSONL segments, one record body per line."},
 		{Name: "segment_size", Type: sdk.TypeSize, Default: "256MiB", Example: `"256MiB"`,
@@ -73,7 +73,7 @@ func (f *File) Validate(cfg sdk.Config) error {
 	if err := cfg.Decode(&c); err != nil {
 		return err
 	}
-	c.defaults()
+	c.defaults(cfg.DataDir)
 	return c.Validate()
 }
 
@@ -82,7 +82,7 @@ func (f *File) Configure(ctx context.Context, cfg sdk.Config) error {
 	if err := cfg.Decode(&f.cfg); err != nil {
 		return err
 	}
-	f.cfg.defaults()
+	f.cfg.defaults(cfg.DataDir)
 	if err := f.cfg.Validate(); err != nil {
 		return err
 	}
