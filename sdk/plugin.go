@@ -144,3 +144,29 @@ func (c Config) Log() hclog.Logger {
 	}
 	return c.Logger
 }
+
+// Settings is a plugin's configuration struct that fills its own defaults
+// and checks itself.
+type Settings interface {
+	Defaults()
+	Validate() error
+}
+
+// DecodeSettings decodes cfg into a new T, fills its defaults and validates
+// it: what a plugin's Validate and Configure both begin with.
+//
+//	func (p *P) Validate(cfg sdk.Config) error { _, err := sdk.DecodeSettings[Config](cfg); return err }
+func DecodeSettings[T any, PT interface {
+	*T
+	Settings
+}](cfg Config) (*T, error) {
+	var c T
+	if err := cfg.Decode(&c); err != nil {
+		return nil, err
+	}
+	PT(&c).Defaults()
+	if err := PT(&c).Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -59,28 +59,21 @@ var (
 
 // Validate checks a configuration without touching files or the network.
 func (o *Output) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.normalize()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure loads the service account and builds the client once.
 func (o *Output) Configure(_ context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&o.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	o.cfg.normalize()
-	if err := o.cfg.Validate(); err != nil {
-		return err
-	}
+	o.cfg = *c
 	if cfg.DryRun {
 		return nil
 	}
 	o.name, o.log = cfg.Name, cfg.Log()
-	var err error
 	if o.sa, err = loadServiceAccount(o.cfg.CredentialsFile); err != nil {
 		return err
 	}

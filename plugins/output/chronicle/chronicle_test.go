@@ -165,7 +165,7 @@ func TestValidate(t *testing.T) {
 	}
 	var c Config
 	_ = json.Unmarshal([]byte(`{"region":"europe-west2"}`), &c)
-	c.normalize()
+	c.Defaults()
 	if c.Endpoint != "https://europe-west2-malachiteingestion-pa.googleapis.com" {
 		t.Errorf("regional endpoint %s", c.Endpoint)
 	}

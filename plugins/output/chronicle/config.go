@@ -59,7 +59,7 @@ var defaults = httpout.Defaults{
 	Timeout:          60 * time.Second,
 }
 
-func (c *Config) normalize() {
+func (c *Config) Defaults() {
 	c.Options.Normalize(defaults)
 	if c.Region == "" {
 		c.Region = "us"

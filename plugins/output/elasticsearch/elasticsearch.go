@@ -60,28 +60,21 @@ var (
 
 // Validate checks a configuration without touching the network.
 func (o *Output) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.normalize()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure builds the client once.
 func (o *Output) Configure(_ context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&o.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	o.cfg.normalize()
-	if err := o.cfg.Validate(); err != nil {
-		return err
-	}
+	o.cfg = *c
 	if cfg.DryRun { // validation only: touch no files, no network
 		return nil
 	}
 	o.name, o.log = cfg.Name, cfg.Log()
-	var err error
 	if o.client, err = httpout.NewClient(o.cfg.Options, &o.stats, o.log); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ type Config struct {
 	PublishTimeout sdk.Duration `json:"publish_timeout"`
 }
 
-func (c *Config) applyDefaults() {
+func (c *Config) Defaults() {
 	c.Config.ApplyDefaults()
 	if c.Stream == "" {
 		c.Stream = defaultStream

@@ -63,24 +63,18 @@ var (
 
 // Validate checks a configuration without touching the network.
 func (o *Output) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.applyDefaults()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure connects and, when NATS answers, checks or creates the stream.
 // An unreachable NATS does not fail the start: Process retries until it is back.
 func (o *Output) Configure(ctx context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&o.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	o.cfg.applyDefaults()
-	if err := o.cfg.Validate(); err != nil {
-		return err
-	}
+	o.cfg = *c
 	if cfg.DryRun {
 		return nil
 	}

@@ -34,7 +34,7 @@ var defaults = httpout.Defaults{
 
 var defaultIndexedFields = []string{"event_type", "severity", "server", "tool_name", "user_id", "classification", "success"}
 
-func (c *Config) normalize() {
+func (c *Config) Defaults() {
 	c.Options.Normalize(defaults)
 	if c.Sourcetype == "" {
 		c.Sourcetype = "mcp:audit"

@@ -60,23 +60,17 @@ var (
 
 // Validate checks a configuration without touching the network.
 func (o *Output) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.normalize()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure builds the client once and, unless disabled, probes HEC health.
 func (o *Output) Configure(ctx context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&o.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	o.cfg.normalize()
-	if err := o.cfg.Validate(); err != nil {
-		return err
-	}
+	o.cfg = *c
 	if cfg.DryRun { // validation only: touch no files, no network
 		return nil
 	}
@@ -84,7 +78,6 @@ func (o *Output) Configure(ctx context.Context, cfg sdk.Config) error {
 	if o.cfg.Hostname == "" {
 		o.cfg.Hostname, _ = os.Hostname()
 	}
-	var err error
 	if o.client, err = httpout.NewClient(o.cfg.Options, &o.stats, o.log); err != nil {
 		return err
 	}
