@@ -1,7 +1,6 @@
 package mcp_tap
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/subtle"
@@ -11,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +24,9 @@ import (
 
 // maxIngestBody bounds one posted batch.
 const maxIngestBody = 256 << 20
+
+// ingestYield is how many events the ingest decodes between yields.
+const ingestYield = 32
 
 // wrapperBatch is one POST from a wrapper, held until the host acks it.
 type wrapperBatch struct {
@@ -111,17 +114,26 @@ func (in *ingest) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wb := &wrapperBatch{done: make(chan error, 1)}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, maxIngestBody)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
+	// records are cut out of the body, which they keep alive: no copy per event
+	for i, rest := 0, body; len(rest) > 0; i++ {
+		line := rest
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			line, rest = rest[:j:j], rest[j+1:]
+		} else {
+			rest = nil
+		}
+		if line = bytes.TrimSpace(line); len(line) == 0 {
 			continue
 		}
-		rec, err := sdk.NewRecord(append([]byte(nil), line...))
+		if i%ingestYield == ingestYield-1 {
+			// with the pipeline in the wrapper's process (wrap -c), a large
+			// batch must not hold a P while the session's bytes wait for one
+			runtime.Gosched()
+		}
+		rec, err := sdk.NewRecord(line)
 		if err != nil {
 			// the host dead-letters it: counted and explained, not lost
-			wb.rejected = append(wb.rejected, sdk.Rejection{Index: -1, Reason: "ingest: " + err.Error(), Data: append([]byte(nil), line...)})
+			wb.rejected = append(wb.rejected, sdk.Rejection{Index: -1, Reason: "ingest: " + err.Error(), Data: line})
 			continue
 		}
 		wb.records = append(wb.records, rec)

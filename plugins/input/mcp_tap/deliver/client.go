@@ -50,11 +50,15 @@ func ParseAddress(addr string) (Endpoint, error) {
 	return Endpoint{URL: "http://" + addr + IngestPath}, nil
 }
 
-// Client posts batches of events to an ingest endpoint.
+// Client posts batches of events to an ingest endpoint. Send is not safe for
+// concurrent use (the sink calls it from one goroutine).
 type Client struct {
 	ep    Endpoint
 	token string
 	http  *http.Client
+	// body is reused from batch to batch: a new multi-hundred-KB buffer per
+	// batch would be garbage the wrapper's collector has to chase.
+	body bytes.Buffer
 }
 
 // NewClient builds a client; timeout bounds one batch, host ack included.
@@ -72,15 +76,23 @@ func NewClient(ep Endpoint, token string, timeout time.Duration) *Client {
 
 // Send delivers events (JSON objects) and returns once the host acknowledged them.
 func (c *Client) Send(ctx context.Context, events [][]byte) error {
-	var body bytes.Buffer
+	c.body.Reset()
 	for _, e := range events {
-		body.Write(e)
-		body.WriteByte('\n')
+		c.body.Write(e)
+		c.body.WriteByte('\n')
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ep.URL, &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ep.URL, bytes.NewReader(c.body.Bytes()))
 	if err != nil {
 		return err
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			// the transport may still read a body it was given after an
+			// error: leave that buffer to it
+			c.body = bytes.Buffer{}
+		}
+	}()
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -94,6 +106,7 @@ func (c *Client) Send(ctx context.Context, events [][]byte) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("ingest: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
+	ok = true // the ingest answers only after reading the whole body
 	return nil
 }
 
