@@ -1,11 +1,10 @@
 package chronicle
 
 import (
-	"context"
-	"fmt"
 	"testing"
 	"time"
 
+	"github.com/sentinel-audit/sentinel/plugins/output/internal/outputtest"
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 
@@ -15,41 +14,15 @@ func BenchmarkProcess(b *testing.B) {
 	for _, mode := range []string{"unstructured", "udm"} {
 		b.Run(mode, func(b *testing.B) {
 			sec, o := setup(b, map[string]any{"mode": mode})
-			batch := benchBatch(500)
-			b.ResetTimer()
-			start := time.Now()
-			for i := range b.N {
+			outputtest.Bench(b, o.Process, &o.stats, func(i int, batch *sdk.Batch) {
 				// Distinct bytes each round, or SecOps' batch dedup would make this a no-op.
 				for _, r := range batch.Records {
 					r.Time = r.Time.Add(time.Duration(i+1) * time.Millisecond)
 				}
-				if _, err := o.Process(context.Background(), batch); err != nil {
-					b.Fatal(err)
-				}
 				sec.mu.Lock()
 				sec.entries, sec.events, sec.bodies = sec.entries[:0], sec.events[:0], sec.bodies[:0]
 				sec.mu.Unlock()
-			}
-			events := float64(b.N * len(batch.Records))
-			b.ReportMetric(events/time.Since(start).Seconds(), "events/s")
-			b.ReportMetric(float64(o.stats.BytesWire.Load())/events, "wire_B/event")
-			b.ReportMetric(float64(o.stats.BytesRaw.Load())/events, "raw_B/event")
+			})
 		})
 	}
-}
-
-func benchBatch(n int) *sdk.Batch {
-	b := &sdk.Batch{}
-	for i := range n {
-		r, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"01JDBENCH%08d","timestamp":"2026-11-23T10:00:%02d.%03dZ",`+
-			`"event_type":"mcp_tool_execution","severity":"info","user_id":"user-%d","session_id":"sess-%d","server":"filesystem",`+
-			`"tool_name":"fs.read","arguments":{"path":"/srv/data/report-%d.csv"},"result":"read 4096 bytes","duration_ms":%d,`+
-			`"success":true,"classification":"INTERNAL","compliance":{"frameworks":["soc2"]},"retention_days":365}`,
-			i, i%60, i%1000, i%50, i%20, i, i%300)))
-		if err != nil {
-			panic(err)
-		}
-		b.Records = append(b.Records, r)
-	}
-	return b
 }

@@ -1,12 +1,10 @@
 package microsoft_sentinel
 
 import (
-	"context"
-	"fmt"
 	"net/http/httptest"
 	"testing"
-	"time"
 
+	"github.com/sentinel-audit/sentinel/plugins/output/internal/outputtest"
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 
@@ -17,35 +15,9 @@ func BenchmarkProcess(b *testing.B) {
 	srv := httptest.NewServer(az)
 	defer srv.Close()
 	o := newOutput(b, az, srv.URL, nil)
-	batch := benchBatch(500)
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		if _, err := o.Process(context.Background(), batch); err != nil {
-			b.Fatal(err)
-		}
+	outputtest.Bench(b, o.Process, &o.stats, func(int, *sdk.Batch) {
 		az.mu.Lock()
 		az.rows = az.rows[:0]
 		az.mu.Unlock()
-	}
-	events := float64(b.N * len(batch.Records))
-	b.ReportMetric(events/time.Since(start).Seconds(), "events/s")
-	b.ReportMetric(float64(o.stats.BytesWire.Load())/events, "wire_B/event")
-	b.ReportMetric(float64(o.stats.BytesRaw.Load())/events, "raw_B/event")
-}
-
-func benchBatch(n int) *sdk.Batch {
-	b := &sdk.Batch{}
-	for i := range n {
-		r, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"01JDBENCH%08d","timestamp":"2026-11-23T10:00:%02d.%03dZ",`+
-			`"event_type":"mcp_tool_execution","severity":"info","user_id":"user-%d","session_id":"sess-%d","server":"filesystem",`+
-			`"tool_name":"fs.read","arguments":{"path":"/srv/data/report-%d.csv"},"result":"read 4096 bytes","duration_ms":%d,`+
-			`"success":true,"classification":"INTERNAL","compliance":{"frameworks":["soc2"]},"retention_days":365}`,
-			i, i%60, i%1000, i%50, i%20, i, i%300)))
-		if err != nil {
-			panic(err)
-		}
-		b.Records = append(b.Records, r)
-	}
-	return b
+	})
 }
