@@ -1,11 +1,13 @@
 package mcp_tap_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -300,5 +302,66 @@ func TestPipelineDownSpoolThenDelivered(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(wrapDir, "spool", "*.jsonl"))
 	if len(left) != 0 {
 		t.Fatalf("spool files left after delivery: %v", left)
+	}
+}
+
+// TestStdioBytesNeverWaitOnObservation: with event delivery stalled
+// outright, the session's bytes still flow both ways at once; what was
+// forwarded is observed once delivery resumes.
+func TestStdioBytesNeverWaitOnObservation(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	tp := tap.New(tap.Config{Transport: "pipe", Server: "cat", Emit: func([]byte) { <-release }})
+	inR, inW, _ := os.Pipe()
+	outR, outW, _ := os.Pipe()
+	exit := make(chan error, 1)
+	go func() {
+		_, err := stdio.Run(stdio.Options{Command: []string{"cat"}, Stdin: inR, Stdout: outW, Stderr: os.Stderr, Tap: tp})
+		outW.Close()
+		exit <- err
+	}()
+	const n = 200
+	// one line at a time, each answered before the next is sent: with the
+	// observation on the byte path, the second line would never be read
+	pingPong := make(chan error, 1)
+	go func() {
+		r := bufio.NewReader(outR)
+		for i := range n {
+			line := fmt.Sprintf("line %d is not json\n", i) // each one an event: the observer stalls on the first
+			if _, err := io.WriteString(inW, line); err != nil {
+				pingPong <- err
+				return
+			}
+			back, err := r.ReadString('\n')
+			if err != nil || back != line {
+				pingPong <- fmt.Errorf("line %d came back as %q: %v", i, back, err)
+				return
+			}
+		}
+		pingPong <- nil
+	}()
+	select {
+	case err := <-pingPong:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bytes waited on the stalled observation")
+	}
+	unblock()
+	inW.Close()
+	select {
+	case err := <-exit:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("wrapper did not end")
+	}
+	st := tp.Stats()
+	if st.NonJSON.Load() != 2*n || st.Gaps.Load() != 0 {
+		t.Fatalf("observed %d non-JSON lines (want %d), %d gaps", st.NonJSON.Load(), 2*n, st.Gaps.Load())
 	}
 }
