@@ -110,7 +110,7 @@ func TestHTTPProxyRecordsAuthChallenge(t *testing.T) {
 	}))
 	h := startHost(t, shortDir(t), map[string]any{"listen": "127.0.0.1:0", "upstream": up.URL + "/mcp", "ingest": "off"})
 	addr := h.status(t)["listen"].(string)
-	resp, err := http.Post("http://"+addr+"/mcp", "application/json",
+	resp, err := quickClient(t).Post("http://"+addr+"/mcp", "application/json",
 		strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`))
 	if err != nil {
 		t.Fatal(err)

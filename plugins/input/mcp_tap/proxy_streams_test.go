@@ -238,7 +238,7 @@ func TestHTTPProxyTLSUpstreamWithCustomCA(t *testing.T) {
 
 	t.Run("without_ca", func(t *testing.T) {
 		h, addr := proxyFor(t, tlsUp+"/mcp", nil)
-		resp, err := http.Post("http://"+addr+"/mcp", "application/json",
+		resp, err := quickClient(t).Post("http://"+addr+"/mcp", "application/json",
 			strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`))
 		if err != nil {
 			t.Fatal(err)

@@ -128,3 +128,9 @@ func (b *tracedBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// quickClient is an HTTP client whose requests give up after a few seconds:
+// a raw request to a broken proxy fails the test instead of hanging it.
+func quickClient(t testing.TB) *http.Client {
+	return &http.Client{Transport: newClientTransport(t), Timeout: 10 * time.Second}
+}
