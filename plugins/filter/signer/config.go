@@ -16,7 +16,7 @@ type Config struct {
 	RestartWindow      int          `json:"restart_window"`
 }
 
-func (c *Config) defaults() {
+func (c *Config) Defaults() {
 	if c.Epoch == 0 {
 		c.Epoch = sdk.Duration(10 * time.Minute)
 	}

@@ -84,23 +84,17 @@ type Signer struct {
 
 // Validate checks the configuration.
 func (s *Signer) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.defaults()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure loads the keys and the chain state (or starts a chain).
 func (s *Signer) Configure(ctx context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&s.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	s.cfg.defaults()
-	if err := s.cfg.Validate(); err != nil {
-		return err
-	}
+	s.cfg = *c
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -28,7 +28,7 @@ type Config struct {
 	TLSKey  string `json:"tls_key"`
 }
 
-func (c *Config) applyDefaults() {
+func (c *Config) Defaults() {
 	if c.Listen == "" {
 		c.Listen = defaultListen
 	}

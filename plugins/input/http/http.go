@@ -80,23 +80,17 @@ type request struct {
 
 // Validate checks the arguments without binding anything.
 func (in *Input) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.applyDefaults()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure binds the listener (so a busy port fails the start) and serves.
 func (in *Input) Configure(_ context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&in.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	in.cfg.applyDefaults()
-	if err := in.cfg.Validate(); err != nil {
-		return err
-	}
+	in.cfg = *c
 	in.log = cfg.Log()
 	in.maxQueue = max(64<<20, 4*int(in.cfg.MaxBody))
 	in.inflight = map[uint64][]*request{}

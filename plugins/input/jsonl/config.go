@@ -31,7 +31,7 @@ type Config struct {
 	PollInterval sdk.Duration `json:"poll_interval"`
 }
 
-func (c *Config) applyDefaults() {
+func (c *Config) Defaults() {
 	if c.MaxLine == 0 {
 		c.MaxLine = defaultMaxLine
 	}

@@ -91,23 +91,17 @@ type mark struct {
 
 // Validate checks the arguments without touching files.
 func (in *Input) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.applyDefaults()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure loads saved offsets and opens the files.
 func (in *Input) Configure(_ context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&in.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	in.cfg.applyDefaults()
-	if err := in.cfg.Validate(); err != nil {
-		return err
-	}
+	in.cfg = *c
 	in.log, in.dataDir = cfg.Log(), cfg.DataDir
 	if in.dataDir == "" {
 		in.log.Warn("no data dir: read offsets are not saved, a restart reads from start_at again")

@@ -40,7 +40,7 @@ type Config struct {
 	CreateConsumer *bool `json:"create_consumer"`
 }
 
-func (c *Config) applyDefaults() {
+func (c *Config) Defaults() {
 	c.Config.ApplyDefaults()
 	if c.Stream == "" {
 		c.Stream = defaultStream

@@ -83,24 +83,18 @@ var (
 
 // Validate checks a configuration without touching the network.
 func (in *Input) Validate(cfg sdk.Config) error {
-	var c Config
-	if err := cfg.Decode(&c); err != nil {
-		return err
-	}
-	c.applyDefaults()
-	return c.Validate()
+	_, err := sdk.DecodeSettings[Config](cfg)
+	return err
 }
 
 // Configure connects and, when NATS answers, binds the consumer. A NATS or
 // stream that is not there yet does not fail the start: polls keep trying.
 func (in *Input) Configure(ctx context.Context, cfg sdk.Config) error {
-	if err := cfg.Decode(&in.cfg); err != nil {
+	c, err := sdk.DecodeSettings[Config](cfg)
+	if err != nil {
 		return err
 	}
-	in.cfg.applyDefaults()
-	if err := in.cfg.Validate(); err != nil {
-		return err
-	}
+	in.cfg = *c
 	if cfg.DryRun {
 		return nil
 	}
