@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -44,7 +45,12 @@ var HostSchemas = map[string]sdk.Schema{"batch": batchSchema, "buffer": bufferSc
 
 func decodeComponent(b *hcl.Block, ctx *hcl.EvalContext) (*Component, hcl.Diagnostics) {
 	comp := &Component{Kind: sdk.Kind(b.Type), Plugin: b.Labels[0], Name: b.Labels[1], Enabled: true, Range: b.DefRange,
-		Timeout: sdk.Duration(30e9)}
+		Timeout: sdk.Duration(30 * time.Second)}
+	if comp.Kind == sdk.KindOutput {
+		// Outputs legitimately wait inside a batch (indexer acknowledgements,
+		// a full disk); the deadline is for plugins that hang.
+		comp.Timeout = sdk.Duration(10 * time.Minute)
+	}
 	content, remain, diags := b.Body.PartialContent(componentSchema)
 	comp.body = remain
 	if attr, ok := content.Attributes["inputs"]; ok {

@@ -15,6 +15,7 @@ type token struct {
 	gen   uint64 // the input process generation that produced the batch
 	seq   uint64
 	refs  atomic.Int64
+	noAck bool // its input data could not be kept anywhere: never acknowledge it
 }
 
 // acker is told when a token's records are all done.
@@ -26,8 +27,9 @@ type envelope struct {
 	bytes     int
 	tokens    []*token
 	attempts  int
-	firstFail int64 // unix nanos of the first failed attempt, for retry.max_elapsed
-	final     bool  // the Final batch of a closing stream
+	order     uint64 // when the batch was first sent, to keep retries in order
+	firstFail int64  // unix nanos of the first failed attempt, for retry.max_elapsed
+	final     bool   // the Final batch of a closing stream
 }
 
 func newEnvelope(recs []*sdk.Record, tokens []*token) *envelope {

@@ -101,15 +101,19 @@ func (n *inputNode) handle(ctx context.Context, ev streamEvent) {
 	}
 	n.polls--
 	out, err := ev.frame.Batch, ev.frame.Err
-	if out != nil && len(out.Rejected) > 0 {
-		entries := make([]deadLetter, 0, len(out.Rejected))
-		for _, rj := range out.Rejected {
-			entries = append(entries, deadLetter{Reason: rj.Reason, Data: string(rj.Data)})
+	if out != nil && (len(out.Records) > 0 || len(out.Rejected) > 0) {
+		// Input that could not become a record goes to the dead letters; if
+		// even they cannot be written, the batch is never acknowledged, so the
+		// input keeps it (and reads it again after a restart).
+		pinned := false
+		if len(out.Rejected) > 0 {
+			entries := make([]deadLetter, 0, len(out.Rejected))
+			for _, rj := range out.Rejected {
+				entries = append(entries, deadLetter{Reason: rj.Reason, Data: string(rj.Data)})
+			}
+			pinned = n.p.deadLetter(n.comp.ID(), n.stats, entries) != nil
 		}
-		n.p.deadLetter(n.comp.ID(), n.stats, entries)
-	}
-	if out != nil && len(out.Records) > 0 {
-		n.emit(ctx, out)
+		n.emit(ctx, out, pinned)
 	}
 	var pe *sdk.PanicError
 	switch {
@@ -131,14 +135,18 @@ func (n *inputNode) handle(ctx context.Context, ev streamEvent) {
 }
 
 // emit wraps a batch in a token and hands it to every downstream component.
-func (n *inputNode) emit(ctx context.Context, out *sdk.Batch) {
+// A batch with no records (all of it dead-lettered) is acknowledged at once.
+func (n *inputNode) emit(ctx context.Context, out *sdk.Batch, pinned bool) {
 	n.stats.Out.Add(int64(len(out.Records)))
 	n.stats.Batches.Add(1)
-	t := &token{owner: n, gen: n.sup.gen, seq: out.Seq}
+	t := &token{owner: n, gen: n.sup.gen, seq: out.Seq, noAck: pinned}
 	t.refs.Store(1) // held while handing out, so fast deliveries cannot ack early
 	n.outstanding.Add(1)
 	env := newEnvelope(out.Records, []*token{t})
 	for i, d := range n.downstream {
+		if len(out.Records) == 0 {
+			break
+		}
 		rs := out.Records
 		if i > 0 && n.p.sharedMemory {
 			rs = cloneAll(rs)
@@ -161,7 +169,7 @@ func (n *inputNode) sendAcks() {
 	}
 	var seqs []uint64
 	for _, t := range q {
-		if t.gen == n.sup.gen {
+		if t.gen == n.sup.gen && !t.noAck {
 			seqs = append(seqs, t.seq)
 		}
 	}

@@ -195,21 +195,26 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 
 func (p *Pipeline) closeTimeout() time.Duration { return 10 * time.Second }
 
-func (p *Pipeline) deadLetter(component string, st *Stats, entries []deadLetter) {
+// deadLetter writes entries to the component's dead-letter file. When that
+// fails (a full disk), the caller must keep the records: they were never
+// written anywhere, so they are retried instead of acknowledged.
+func (p *Pipeline) deadLetter(component string, st *Stats, entries []deadLetter) error {
 	if len(entries) == 0 {
-		return
+		return nil
 	}
 	now := time.Now().UTC()
 	for i := range entries {
 		entries[i].Time, entries[i].Component = now, component
 	}
-	st.DeadLettered.Add(int64(len(entries)))
 	if err := p.dead.write(component, entries); err != nil {
-		p.logger.Error("cannot write dead letters", "component", component, "records", len(entries), "error", err)
-		return
+		p.logger.Error("cannot write dead letters; keeping the records and retrying", "component", component,
+			"records", len(entries), "error", err)
+		return err
 	}
+	st.DeadLettered.Add(int64(len(entries)))
 	p.logger.Warn("records dead-lettered", "component", component, "records", len(entries),
 		"reason", entries[0].Reason, "file", p.dead.Path(component))
+	return nil
 }
 
 // Stats returns every component's counters, in config order.

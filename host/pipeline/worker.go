@@ -177,6 +177,9 @@ func (w *worker) pump() {
 
 func (w *worker) sendEnv(env *envelope, now time.Time) {
 	w.nextSeq++
+	if env.order == 0 {
+		env.order = w.nextSeq
+	}
 	w.inflight = append(w.inflight, &inflightBatch{seq: w.nextSeq, env: env, sent: now})
 	w.lastSend = now
 	w.stats.Batches.Add(1)
@@ -280,16 +283,32 @@ func (w *worker) retry(env *envelope, err error, after time.Duration) {
 	wait := max(backoff(r.Initial.Std(), r.Max.Std(), env.attempts), after)
 	w.p.logger.Warn("batch failed; retrying", "component", w.comp.ID(), "records", len(env.records), "attempt", env.attempts, "in", wait, "error", err)
 	w.blocked = now.Add(wait)
-	w.ready = append([]*envelope{env}, w.ready...)
+	w.requeue(env)
 }
 
-// fail dead-letters every record of env with err as the reason.
+// requeue puts a batch that was sent before back in front of the ready
+// queue, in the order batches were first sent: the in-flight batches behind
+// a failed one fail too, and must not overtake it when they are retried.
+func (w *worker) requeue(env *envelope) {
+	i := 0
+	for i < len(w.ready) && w.ready[i].order != 0 && w.ready[i].order < env.order {
+		i++
+	}
+	w.ready = append(w.ready[:i], append([]*envelope{env}, w.ready[i:]...)...)
+}
+
+// fail dead-letters every record of env with err as the reason; if even the
+// dead-letter file cannot be written, the batch is kept and retried later.
 func (w *worker) fail(env *envelope, err error) {
 	entries := make([]deadLetter, 0, len(env.records))
 	for _, r := range env.records {
 		entries = append(entries, deadLetter{Reason: err.Error(), EventID: r.ID, Record: r.Body})
 	}
-	w.p.deadLetter(w.comp.ID(), w.stats, entries)
+	if derr := w.p.deadLetter(w.comp.ID(), w.stats, entries); derr != nil {
+		w.blocked = time.Now().Add(w.comp.Retry.Max.Std())
+		w.requeue(env)
+		return
+	}
 	release(env)
 }
 
@@ -307,7 +326,9 @@ func (w *worker) deadLetterRejected(env *envelope, rejected []sdk.Rejection) map
 		r := env.records[rj.Index]
 		entries = append(entries, deadLetter{Reason: rj.Reason, EventID: r.ID, Record: r.Body})
 	}
-	w.p.deadLetter(w.comp.ID(), w.stats, entries)
+	if err := w.p.deadLetter(w.comp.ID(), w.stats, entries); err != nil {
+		return nil // not written anywhere: keep them with the batch (a retry may duplicate the rest)
+	}
 	return set
 }
 
@@ -355,7 +376,7 @@ func pick(env *envelope, idx []int, rejected map[int]bool) *envelope {
 		}
 	}
 	out := newEnvelope(keep, env.tokens)
-	out.attempts, out.firstFail, out.final = env.attempts, env.firstFail, env.final
+	out.attempts, out.firstFail, out.final, out.order = env.attempts, env.firstFail, env.final, env.order
 	env.tokens = nil
 	return out
 }

@@ -90,6 +90,9 @@ func (f *File) Configure(ctx context.Context, cfg sdk.Config) error {
 	opts := store.Options{
 		Dir: f.cfg.Path, SegmentSize: int64(f.cfg.SegmentSize), SegmentAge: f.cfg.SegmentAge.Std(),
 		Fsync: f.cfg.Fsync, FsyncInterval: f.cfg.FsyncInterval.Std(), Framed: f.cfg.Format == formatSealed,
+		OnWriteError: func(err error) {
+			f.log.Error("cannot write the store; retrying (free disk space to resume, nothing is dropped)", "path", f.cfg.Path, "error", err)
+		},
 	}
 	if f.cfg.Keys != "" {
 		s, err := integrity.LoadSigner(f.cfg.Keys)

@@ -40,6 +40,9 @@ type Options struct {
 	// at every seal.
 	Signer note.Signer
 	Now    func() time.Time
+	// OnWriteError is told, at most every few seconds, that a write keeps
+	// failing (a full disk): the store retries until it succeeds or is closed.
+	OnWriteError func(err error)
 }
 
 // Store appends lines to the active segment. It is safe for concurrent use.
@@ -133,11 +136,15 @@ func (s *Store) write(b []byte, n int) error { return s.writeHashed(b, n, true) 
 
 // writeHashed is write; hash says whether b goes into the seal's framing
 // hash (entry lines do not: the Merkle root in the seal's point covers them).
+//
+// A failed write (a full disk) is retried with the bytes not yet written,
+// until it succeeds or the store is closed: giving up would leave a torn
+// line in the middle of the segment, or drop entries already admitted. The
+// records stay unacknowledged meanwhile, so the pipeline back-pressures.
 func (s *Store) writeHashed(b []byte, n int, hash bool) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		var w int
-		w, err = s.f.Write(b)
+	var lastReport time.Time
+	for attempt := 0; ; attempt++ {
+		w, err := s.f.Write(b)
 		if hash {
 			s.segHash.Write(b[:w])
 		}
@@ -147,10 +154,15 @@ func (s *Store) writeHashed(b []byte, n int, hash bool) error {
 		if err == nil {
 			break
 		}
-		time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("write segment %d: %w", s.seg, err)
+		err = fmt.Errorf("write segment %d: %w", s.seg, err)
+		if s.closed || attempt > 0 && s.opts.OnWriteError == nil && attempt >= 5 {
+			return err
+		}
+		if s.opts.OnWriteError != nil && time.Since(lastReport) >= 5*time.Second {
+			s.opts.OnWriteError(err)
+			lastReport = time.Now()
+		}
+		time.Sleep(min(time.Duration(10<<min(attempt, 9))*time.Millisecond, 2*time.Second))
 	}
 	s.lines += n
 	s.total.Lines += int64(n)
