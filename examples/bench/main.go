@@ -62,9 +62,17 @@ func main() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	input := filepath.Join(dir, "events.jsonl")
-	if err := writeEvents(input, *records); err != nil {
-		fail(err)
+	inputs := map[int]string{} // an input file per record count
+	input := func(n int) string {
+		if p, ok := inputs[n]; ok {
+			return p
+		}
+		p := filepath.Join(dir, fmt.Sprintf("events-%d.jsonl", n))
+		if err := writeEvents(p, n); err != nil {
+			fail(err)
+		}
+		inputs[n] = p
+		return p
 	}
 	fmt.Printf("| pipeline | plugins | batch | records | records/s | CPU-µs/record | peak memory (PSS) host+plugins |\n|---|---|---|---|---|---|---|\n")
 	for _, b := range strings.Split(*batches, ",") {
@@ -79,7 +87,7 @@ func main() {
 			oop   bool
 			out   *result
 		}{{"jsonl → file", true, &direct}, {"jsonl → passthrough → file", true, &hop}, {"jsonl → passthrough → file", false, nil}} {
-			res := run(dir, input, n, batch, r.chain, r.oop)
+			res := run(dir, input(n), n, batch, r.chain, r.oop)
 			if r.out != nil {
 				*r.out = res
 			}
