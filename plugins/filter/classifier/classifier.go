@@ -134,6 +134,7 @@ func (c *Classifier) Validate(sc sdk.Config) error {
 	if err := sc.Decode(&cfg); err != nil {
 		return err
 	}
+	cfg.frameworksFromEnv()
 	return cfg.Validate()
 }
 
@@ -143,6 +144,7 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 	if err := sc.Decode(&cfg); err != nil {
 		return err
 	}
+	cfg.frameworksFromEnv()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

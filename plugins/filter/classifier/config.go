@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -181,4 +182,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// frameworksFromEnv honours the seed's COMPLIANCE_FRAMEWORK (e.g. "SOX,GDPR")
+// when the configuration names no frameworks itself.
+func (c *Config) frameworksFromEnv() {
+	if len(c.Frameworks) > 0 {
+		return
+	}
+	for _, f := range strings.Split(os.Getenv("COMPLIANCE_FRAMEWORK"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			c.Frameworks = append(c.Frameworks, f)
+		}
+	}
 }
