@@ -83,9 +83,9 @@ func runPipeline(ctx context.Context, path string, keepRunning bool, status io.W
 }
 
 func printSummary(w io.Writer, stats []pipeline.StatsSnapshot, took time.Duration, p *pipeline.Pipeline) {
-	fmt.Fprintf(w, "\n%-40s %10s %10s %10s %8s %8s\n", "component", "in", "out", "dead", "retried", "restarts")
+	fmt.Fprintf(w, "\n%-40s %10s %10s %10s %10s %8s %8s\n", "component", "in", "out", "dropped", "dead", "retried", "restarts")
 	for _, s := range stats {
-		fmt.Fprintf(w, "%-40s %10d %10d %10d %8d %8d\n", s.Component, s.In, s.Out, s.DeadLettered, s.Retried, s.Restarts)
+		fmt.Fprintf(w, "%-40s %10d %10d %10d %10d %8d %8d\n", s.Component, s.In, s.Out, s.Dropped, s.DeadLettered, s.Retried, s.Restarts)
 		if s.DeadLettered > 0 {
 			fmt.Fprintf(w, "  dead letters: %s\n", p.DeadLetterPath(s.Component))
 		}
