@@ -286,6 +286,9 @@ func batchToPB(b *Batch, buf []byte) *pb.Batch {
 	for _, rj := range b.Rejected {
 		out.Rejected = append(out.Rejected, &pb.Rejection{Index: int32(rj.Index), Reason: rj.Reason, Data: rj.Data})
 	}
+	for _, st := range b.Stages {
+		out.Stages = append(out.Stages, &pb.Stage{In: uint32(st.In), Out: uint32(st.Out), Rejected: uint32(st.Rejected), Nanos: int64(st.Duration)})
+	}
 	return out
 }
 
@@ -297,6 +300,9 @@ func batchFromPB(b *pb.Batch) (*Batch, error) {
 	out := &Batch{Seq: b.Seq, Final: b.Final, Records: recs}
 	for _, rj := range b.Rejected {
 		out.Rejected = append(out.Rejected, Rejection{Index: int(rj.Index), Reason: rj.Reason, Data: rj.Data})
+	}
+	for _, st := range b.Stages {
+		out.Stages = append(out.Stages, StageStats{In: int(st.In), Out: int(st.Out), Rejected: int(st.Rejected), Duration: time.Duration(st.Nanos)})
 	}
 	return out, nil
 }

@@ -87,6 +87,18 @@ type Batch struct {
 	// Close, at shutdown or end of input: emit what you hold (a closing
 	// checkpoint) now, while it can still flow downstream. It may be empty.
 	Final bool
+	// Stages is set only on the answers of filters the host runs fused in
+	// one process (see Fuse): what each stage did, in order, so that every
+	// stage keeps its own counters. Plugin authors leave it empty.
+	Stages []StageStats
+}
+
+// StageStats is what one stage of a fused filter did with a batch. The
+// answer's Rejected list holds the stages' rejections in stage order; the
+// first stage's index its request, later stages' carry the record as Data.
+type StageStats struct {
+	In, Out, Rejected int
+	Duration          time.Duration
 }
 
 // Rejection names a record of the request batch, by index, that failed

@@ -240,6 +240,9 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 
 // Start launches the component's plugin in its own process.
 func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config.Config) (*Process, error) {
+	if names := strings.Split(comp.Plugin, sdk.FuseSeparator); len(names) > 1 {
+		return c.startFused(ctx, comp, names, cfg)
+	}
 	path, pin := c.externalPath(comp.Plugin, cfg)
 	var cmd *exec.Cmd
 	if _, ok := c.Builtin(comp.Kind, comp.Plugin); ok && (pin == nil || pin.Path == "") {
@@ -251,6 +254,33 @@ func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config
 		cmd = exec.Command(path)
 	}
 	return c.startCmd(ctx, cmd, comp.ID(), pin, cfg)
+}
+
+// CanFuse says whether comp may share a process with other filters: only
+// bundled filters can, as one binary serves them all.
+func (c *Catalog) CanFuse(comp *config.Component, cfg *config.Config) bool {
+	if comp.Kind != sdk.KindFilter {
+		return false
+	}
+	_, pin := c.externalPath(comp.Plugin, cfg)
+	_, ok := c.Builtin(comp.Kind, comp.Plugin)
+	return ok && (pin == nil || pin.Path == "")
+}
+
+// startFused serves bundled filters in one process; it sees the environment
+// variables any of them was allowed.
+func (c *Catalog) startFused(ctx context.Context, comp *config.Component, names []string, cfg *config.Config) (*Process, error) {
+	merged := &config.PluginPin{Name: comp.Plugin}
+	for _, n := range names {
+		if _, ok := c.Builtin(sdk.KindFilter, n); !ok {
+			return nil, fmt.Errorf("no bundled filter %q to fuse", n)
+		}
+		if pin := cfg.Plugins[n]; pin != nil {
+			merged.Env = append(merged.Env, pin.Env...)
+		}
+	}
+	cmd := exec.Command(c.self, "plugin", "serve", comp.Plugin, string(sdk.KindFilter))
+	return c.startCmd(ctx, cmd, comp.ID(), merged, cfg)
 }
 
 func (c *Catalog) startCmd(_ context.Context, cmd *exec.Cmd, name string, pin *config.PluginPin, cfg *config.Config) (*Process, error) {

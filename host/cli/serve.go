@@ -17,6 +17,9 @@ func init() {
 		Short: "Serve a bundled plugin over go-plugin; the host runs this, not people",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if names := strings.Split(args[0], sdk.FuseSeparator); len(names) > 1 {
+				return serveFused(names)
+			}
 			for _, d := range builtin.All() {
 				if d.Name == args[0] && (len(args) == 1 || string(d.Kind) == args[1]) {
 					sdk.Serve(d)
@@ -27,4 +30,25 @@ func init() {
 		},
 	})
 	root.AddCommand(plugin)
+}
+
+// serveFused serves bundled filters chained in one process (sdk.Fuse).
+func serveFused(names []string) error {
+	defs := make([]*sdk.Definition, len(names))
+	for i, n := range names {
+		for _, d := range builtin.All() {
+			if d.Name == n && d.Kind == sdk.KindFilter {
+				defs[i] = d
+			}
+		}
+		if defs[i] == nil {
+			return fmt.Errorf("no bundled filter %q (see `sentinel plugins list`)", n)
+		}
+	}
+	def, err := sdk.Fuse(defs...)
+	if err != nil {
+		return err
+	}
+	sdk.Serve(def)
+	return nil
 }

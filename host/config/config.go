@@ -29,8 +29,11 @@ type Config struct {
 	LogLevel     string
 	Metrics      string
 	DrainTimeout sdk.Duration
-	Plugins      map[string]*PluginPin
-	Components   []*Component
+	// FuseFilters lets the host run a chain of bundled filters, each feeding
+	// only the next, in one process (sdk.Fuse).
+	FuseFilters bool
+	Plugins     map[string]*PluginPin
+	Components  []*Component
 	// Bypassed lists components left out by `enabled = false` or a feature toggle, with why.
 	Bypassed []string
 
@@ -177,6 +180,7 @@ var sentinelSchema = sdk.Schema{Fields: []sdk.Field{
 	{Name: "log_level", Type: sdk.TypeString, Default: "info", Enum: []string{"trace", "debug", "info", "warn", "error"}, Description: "Host log level."},
 	{Name: "metrics", Type: sdk.TypeString, Description: "Address for Prometheus /metrics, /healthz and /readyz, e.g. \"127.0.0.1:9464\"."},
 	{Name: "drain_timeout", Type: sdk.TypeDuration, Default: "30s", Description: "How long shutdown waits for in-flight batches."},
+	{Name: "fuse_filters", Type: sdk.TypeBool, Default: true, Description: "Run a chain of bundled filters, each feeding only the next, in one plugin process: records pass between them in memory instead of crossing a process boundary at every step. Each filter keeps its own configuration, state and metrics; a crash restarts the chain together. Set false to give every filter its own process."},
 }}
 
 var pluginSchema = sdk.Schema{Fields: []sdk.Field{
@@ -234,13 +238,14 @@ func (c *Config) decode(body hcl.Body) hcl.Diagnostics {
 		LogLevel     string       `json:"log_level"`
 		Metrics      string       `json:"metrics"`
 		DrainTimeout sdk.Duration `json:"drain_timeout"`
+		FuseFilters  bool         `json:"fuse_filters"`
 	}
 	if err := json.Unmarshal(raw, &s); err == nil {
 		if !sawSentinel {
-			s.DataDir, s.PluginsDir, s.LogLevel, s.DrainTimeout = "./data", "./plugins", "info", sdk.Duration(30e9)
+			s.DataDir, s.PluginsDir, s.LogLevel, s.DrainTimeout, s.FuseFilters = "./data", "./plugins", "info", sdk.Duration(30e9), true
 		}
 		c.DataDir, c.PluginsDir = c.resolve(s.DataDir), c.resolve(s.PluginsDir)
-		c.LogLevel, c.Metrics, c.DrainTimeout = s.LogLevel, s.Metrics, s.DrainTimeout
+		c.LogLevel, c.Metrics, c.DrainTimeout, c.FuseFilters = s.LogLevel, s.Metrics, s.DrainTimeout, s.FuseFilters
 	}
 	for _, comp := range c.Components {
 		comp.DataDir = filepath.Join(c.DataDir, comp.ID())

@@ -25,6 +25,10 @@ func (l CatalogLauncher) Launch(ctx context.Context, comp *config.Component) (Pr
 	return processProc{p}, nil
 }
 
+func (l CatalogLauncher) CanFuse(comp *config.Component) bool {
+	return l.Catalog.CanFuse(comp, l.Config)
+}
+
 type processProc struct{ p *catalog.Process }
 
 func (p processProc) Conn() sdk.Conn { return p.p.Conn }
@@ -39,10 +43,18 @@ type LocalLauncher struct {
 
 func (l LocalLauncher) Launch(_ context.Context, comp *config.Component) (Proc, error) {
 	def, ok := l.Defs[comp.Plugin]
+	if !ok && comp.Def != nil && comp.Def.Name == comp.Plugin { // a fused chain
+		def, ok = comp.Def, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("no plugin %q", comp.Plugin)
 	}
 	return &localProc{conn: sdk.LocalConn(def, l.Logger)}, nil
+}
+
+func (l LocalLauncher) CanFuse(comp *config.Component) bool {
+	_, ok := l.Defs[comp.Plugin]
+	return ok && comp.Kind == sdk.KindFilter
 }
 
 type localProc struct{ conn sdk.Conn }

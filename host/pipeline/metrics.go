@@ -72,7 +72,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBatches, s.Batches.Load(), id)
 	}
 	for _, w := range c.p.workers {
-		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(len(w.inbox)), w.comp.ID())
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(len(w.inbox)), w.label())
 		if w.disk != nil {
 			ch <- prometheus.MustNewConstMetric(descBuffer, prometheus.GaugeValue, float64(w.disk.q.Bytes()), w.comp.ID())
 		}

@@ -65,12 +65,40 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 	p.metrics = newMetrics(p)
 	workers := map[string]*worker{}
 	var sups []*supervised
+	fusedInto := map[string][]*config.Component{} // first member's ID → the chain
+	if f, ok := l.(Fuser); ok && cfg.FuseFilters {
+		for _, chain := range fusedChains(cfg, f.CanFuse) {
+			fusedInto[chain[0].ID()] = chain
+			for _, c := range chain[1:] {
+				fusedInto[c.ID()] = nil // runs in the first member's process
+			}
+		}
+	}
 	for _, comp := range cfg.Components {
 		if err := os.MkdirAll(comp.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("%s: data dir: %w", comp.ID(), err)
 		}
-		st := &Stats{}
-		p.stats[comp.ID()] = st
+		p.stats[comp.ID()] = &Stats{}
+	}
+	for _, comp := range cfg.Components {
+		st := p.stats[comp.ID()]
+		chain, fused := fusedInto[comp.ID()]
+		if fused && chain == nil {
+			continue
+		}
+		var stages []*stage
+		if chain != nil {
+			fc, err := fuse(chain)
+			if err != nil {
+				p.closeBuffers()
+				return nil, fmt.Errorf("%s: %w", comp.ID(), err)
+			}
+			for _, c := range chain {
+				stages = append(stages, &stage{comp: c, stats: p.stats[c.ID()], latency: p.metrics.observer(c.ID())})
+				p.stats[c.ID()].FusedInto = fc.ID()
+			}
+			comp = fc
+		}
 		sup := newSupervised(comp, l, p.logger, st)
 		sups = append(sups, sup)
 		if comp.Kind == sdk.KindInput {
@@ -78,7 +106,7 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 			continue
 		}
 		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{}),
-			latency: p.metrics.observer(comp.ID())}
+			latency: p.metrics.observer(comp.ID()), stages: stages}
 		w.source = w.inbox
 		w.upstreams.Store(int32(len(comp.Inputs)))
 		if comp.Kind == sdk.KindOutput && comp.Buffer.Type == "disk" {
@@ -90,13 +118,16 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 			w.disk, w.source = disk, disk.out
 		}
 		workers[comp.ID()] = w
+		for _, c := range chain {
+			workers[c.ID()] = w
+		}
 		p.workers = append(p.workers, w)
 	}
 	for _, n := range p.inputs {
 		n.downstream = downstreamOf(n.comp.ID(), cfg, workers)
 	}
 	for _, w := range p.workers {
-		w.downstream = downstreamOf(w.comp.ID(), cfg, workers)
+		w.downstream = downstreamOf(w.lastID(), cfg, workers)
 	}
 	if err := startAll(ctx, sups); err != nil {
 		for _, s := range sups {

@@ -24,6 +24,9 @@ import (
 // re-executes it as `<binary> plugin serve NAME`, as it does the sentinel binary.
 func TestMain(m *testing.M) {
 	if len(os.Args) >= 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
+		if names := strings.Split(os.Args[3], sdk.FuseSeparator); len(names) > 1 {
+			serveFused(names)
+		}
 		for _, d := range testDefs {
 			if d.Name == os.Args[3] {
 				sdk.Serve(d)

@@ -24,6 +24,8 @@ type worker struct {
 	stats   *Stats
 	latency prometheus.Observer
 
+	stages []*stage // the filters this worker runs fused in one process, if more than one
+
 	inbox      chan *envelope
 	source     <-chan *envelope // what the loop reads: the inbox, or the disk buffer behind it
 	disk       *diskBuffer
@@ -197,7 +199,9 @@ func (w *worker) handle(ctx context.Context, ev streamEvent) {
 	}
 	head := w.inflight[0]
 	w.inflight = w.inflight[1:]
-	w.latency.Observe(time.Since(head.sent).Seconds())
+	if w.stages == nil { // fused stages report their own durations
+		w.latency.Observe(time.Since(head.sent).Seconds())
+	}
 	w.result(ctx, head.env, ev.frame.Batch, ev.frame.Err)
 }
 
@@ -225,6 +229,16 @@ func (w *worker) result(ctx context.Context, env *envelope, out *sdk.Batch, err 
 	if out == nil {
 		out = &sdk.Batch{}
 	}
+	if err == nil && w.stages != nil {
+		rejected, ok := w.accountStages(env, out)
+		if !ok {
+			w.retry(without(env, rejected), errors.New("dead letters of a fused stage could not be written"), 0)
+			return
+		}
+		w.forward(ctx, env, out.Records)
+		release(env)
+		return
+	}
 	rejected := w.deadLetterRejected(env, out.Rejected)
 	var re *sdk.RetryError
 	var pe *sdk.PanicError
@@ -234,6 +248,7 @@ func (w *worker) result(ctx context.Context, env *envelope, out *sdk.Batch, err 
 			if dropped := len(env.records) - len(rejected) - len(out.Records); dropped > 0 {
 				w.stats.Dropped.Add(int64(dropped))
 			}
+			w.stats.Out.Add(int64(len(out.Records)))
 			w.forward(ctx, env, out.Records)
 		} else {
 			w.stats.Out.Add(int64(len(env.records) - len(rejected)))
@@ -304,7 +319,7 @@ func (w *worker) fail(env *envelope, err error) {
 	for _, r := range env.records {
 		entries = append(entries, deadLetter{Reason: err.Error(), EventID: r.ID, Record: r.Body})
 	}
-	if derr := w.p.deadLetter(w.comp.ID(), w.stats, entries); derr != nil {
+	if derr := w.p.deadLetter(w.label(), w.stats, entries); derr != nil {
 		w.blocked = time.Now().Add(w.comp.Retry.Max.Std())
 		w.requeue(env)
 		return
@@ -326,7 +341,7 @@ func (w *worker) deadLetterRejected(env *envelope, rejected []sdk.Rejection) map
 		r := env.records[rj.Index]
 		entries = append(entries, deadLetter{Reason: rj.Reason, EventID: r.ID, Record: r.Body})
 	}
-	if err := w.p.deadLetter(w.comp.ID(), w.stats, entries); err != nil {
+	if err := w.p.deadLetter(w.label(), w.stats, entries); err != nil {
 		return nil // not written anywhere: keep them with the batch (a retry may duplicate the rest)
 	}
 	return set
@@ -337,7 +352,6 @@ func (w *worker) forward(ctx context.Context, env *envelope, recs []*sdk.Record)
 	if len(recs) == 0 {
 		return
 	}
-	w.stats.Out.Add(int64(len(recs)))
 	for i, d := range w.downstream {
 		rs := recs
 		if i > 0 && w.p.sharedMemory {

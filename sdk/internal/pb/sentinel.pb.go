@@ -73,7 +73,7 @@ func (x Frame_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Frame_Kind.Descriptor instead.
 func (Frame_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{7, 0}
+	return file_sentinel_proto_rawDescGZIP(), []int{8, 0}
 }
 
 type Empty struct {
@@ -341,10 +341,12 @@ type Batch struct {
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// The records, encoded compactly by the sdk (see sdk/codec.go): one blob
 	// instead of repeated messages keeps a hop to about one allocation a batch.
-	Records       []byte       `protobuf:"bytes,2,opt,name=records,proto3" json:"records,omitempty"`
-	Count         uint32       `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
-	Rejected      []*Rejection `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
-	Final         bool         `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	Records  []byte       `protobuf:"bytes,2,opt,name=records,proto3" json:"records,omitempty"`
+	Count    uint32       `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	Rejected []*Rejection `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	Final    bool         `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	// For filters fused into one process: what each stage did, in order.
+	Stages        []*Stage `protobuf:"bytes,6,rep,name=stages,proto3" json:"stages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,6 +416,82 @@ func (x *Batch) GetFinal() bool {
 	return false
 }
 
+func (x *Batch) GetStages() []*Stage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+type Stage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	In    uint32                 `protobuf:"varint,1,opt,name=in,proto3" json:"in,omitempty"`
+	Out   uint32                 `protobuf:"varint,2,opt,name=out,proto3" json:"out,omitempty"`
+	// How many of the batch's rejections, taken in order, are this stage's.
+	Rejected      uint32 `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Nanos         int64  `protobuf:"varint,4,opt,name=nanos,proto3" json:"nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stage) Reset() {
+	*x = Stage{}
+	mi := &file_sentinel_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stage) ProtoMessage() {}
+
+func (x *Stage) ProtoReflect() protoreflect.Message {
+	mi := &file_sentinel_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stage.ProtoReflect.Descriptor instead.
+func (*Stage) Descriptor() ([]byte, []int) {
+	return file_sentinel_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Stage) GetIn() uint32 {
+	if x != nil {
+		return x.In
+	}
+	return 0
+}
+
+func (x *Stage) GetOut() uint32 {
+	if x != nil {
+		return x.Out
+	}
+	return 0
+}
+
+func (x *Stage) GetRejected() uint32 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *Stage) GetNanos() int64 {
+	if x != nil {
+		return x.Nanos
+	}
+	return 0
+}
+
 type Error struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Message      string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -429,7 +507,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_sentinel_proto_msgTypes[6]
+	mi := &file_sentinel_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +519,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[6]
+	mi := &file_sentinel_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +532,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{6}
+	return file_sentinel_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Error) GetMessage() string {
@@ -513,7 +591,7 @@ type Frame struct {
 
 func (x *Frame) Reset() {
 	*x = Frame{}
-	mi := &file_sentinel_proto_msgTypes[7]
+	mi := &file_sentinel_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +603,7 @@ func (x *Frame) String() string {
 func (*Frame) ProtoMessage() {}
 
 func (x *Frame) ProtoReflect() protoreflect.Message {
-	mi := &file_sentinel_proto_msgTypes[7]
+	mi := &file_sentinel_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +616,7 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Frame.ProtoReflect.Descriptor instead.
 func (*Frame) Descriptor() ([]byte, []int) {
-	return file_sentinel_proto_rawDescGZIP(), []int{7}
+	return file_sentinel_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Frame) GetKind() Frame_Kind {
@@ -603,13 +681,19 @@ const file_sentinel_proto_rawDesc = "" +
 	"\tRejection\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\x9a\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xcd\x01\n" +
 	"\x05Batch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x18\n" +
 	"\arecords\x18\x02 \x01(\fR\arecords\x12\x14\n" +
 	"\x05count\x18\x05 \x01(\rR\x05count\x129\n" +
 	"\brejected\x18\x03 \x03(\v2\x1d.sentinel.plugin.v1.RejectionR\brejected\x12\x14\n" +
-	"\x05final\x18\x04 \x01(\bR\x05final\"\xc2\x01\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\x121\n" +
+	"\x06stages\x18\x06 \x03(\v2\x19.sentinel.plugin.v1.StageR\x06stages\"[\n" +
+	"\x05Stage\x12\x0e\n" +
+	"\x02in\x18\x01 \x01(\rR\x02in\x12\x10\n" +
+	"\x03out\x18\x02 \x01(\rR\x03out\x12\x1a\n" +
+	"\brejected\x18\x03 \x01(\rR\brejected\x12\x14\n" +
+	"\x05nanos\x18\x04 \x01(\x03R\x05nanos\"\xc2\x01\n" +
 	"\x05Error\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1c\n" +
 	"\tretryable\x18\x02 \x01(\bR\tretryable\x12$\n" +
@@ -652,7 +736,7 @@ func file_sentinel_proto_rawDescGZIP() []byte {
 }
 
 var file_sentinel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sentinel_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_sentinel_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_sentinel_proto_goTypes = []any{
 	(Frame_Kind)(0),          // 0: sentinel.plugin.v1.Frame.Kind
 	(*Empty)(nil),            // 1: sentinel.plugin.v1.Empty
@@ -661,31 +745,33 @@ var file_sentinel_proto_goTypes = []any{
 	(*InvokeRequest)(nil),    // 4: sentinel.plugin.v1.InvokeRequest
 	(*Rejection)(nil),        // 5: sentinel.plugin.v1.Rejection
 	(*Batch)(nil),            // 6: sentinel.plugin.v1.Batch
-	(*Error)(nil),            // 7: sentinel.plugin.v1.Error
-	(*Frame)(nil),            // 8: sentinel.plugin.v1.Frame
+	(*Stage)(nil),            // 7: sentinel.plugin.v1.Stage
+	(*Error)(nil),            // 8: sentinel.plugin.v1.Error
+	(*Frame)(nil),            // 9: sentinel.plugin.v1.Frame
 }
 var file_sentinel_proto_depIdxs = []int32{
 	5,  // 0: sentinel.plugin.v1.Batch.rejected:type_name -> sentinel.plugin.v1.Rejection
-	0,  // 1: sentinel.plugin.v1.Frame.kind:type_name -> sentinel.plugin.v1.Frame.Kind
-	6,  // 2: sentinel.plugin.v1.Frame.batch:type_name -> sentinel.plugin.v1.Batch
-	7,  // 3: sentinel.plugin.v1.Frame.error:type_name -> sentinel.plugin.v1.Error
-	1,  // 4: sentinel.plugin.v1.Plugin.Describe:input_type -> sentinel.plugin.v1.Empty
-	3,  // 5: sentinel.plugin.v1.Plugin.Configure:input_type -> sentinel.plugin.v1.ConfigureRequest
-	8,  // 6: sentinel.plugin.v1.Plugin.Process:input_type -> sentinel.plugin.v1.Frame
-	1,  // 7: sentinel.plugin.v1.Plugin.Health:input_type -> sentinel.plugin.v1.Empty
-	4,  // 8: sentinel.plugin.v1.Plugin.Invoke:input_type -> sentinel.plugin.v1.InvokeRequest
-	1,  // 9: sentinel.plugin.v1.Plugin.Close:input_type -> sentinel.plugin.v1.Empty
-	2,  // 10: sentinel.plugin.v1.Plugin.Describe:output_type -> sentinel.plugin.v1.Blob
-	1,  // 11: sentinel.plugin.v1.Plugin.Configure:output_type -> sentinel.plugin.v1.Empty
-	8,  // 12: sentinel.plugin.v1.Plugin.Process:output_type -> sentinel.plugin.v1.Frame
-	1,  // 13: sentinel.plugin.v1.Plugin.Health:output_type -> sentinel.plugin.v1.Empty
-	2,  // 14: sentinel.plugin.v1.Plugin.Invoke:output_type -> sentinel.plugin.v1.Blob
-	1,  // 15: sentinel.plugin.v1.Plugin.Close:output_type -> sentinel.plugin.v1.Empty
-	10, // [10:16] is the sub-list for method output_type
-	4,  // [4:10] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	7,  // 1: sentinel.plugin.v1.Batch.stages:type_name -> sentinel.plugin.v1.Stage
+	0,  // 2: sentinel.plugin.v1.Frame.kind:type_name -> sentinel.plugin.v1.Frame.Kind
+	6,  // 3: sentinel.plugin.v1.Frame.batch:type_name -> sentinel.plugin.v1.Batch
+	8,  // 4: sentinel.plugin.v1.Frame.error:type_name -> sentinel.plugin.v1.Error
+	1,  // 5: sentinel.plugin.v1.Plugin.Describe:input_type -> sentinel.plugin.v1.Empty
+	3,  // 6: sentinel.plugin.v1.Plugin.Configure:input_type -> sentinel.plugin.v1.ConfigureRequest
+	9,  // 7: sentinel.plugin.v1.Plugin.Process:input_type -> sentinel.plugin.v1.Frame
+	1,  // 8: sentinel.plugin.v1.Plugin.Health:input_type -> sentinel.plugin.v1.Empty
+	4,  // 9: sentinel.plugin.v1.Plugin.Invoke:input_type -> sentinel.plugin.v1.InvokeRequest
+	1,  // 10: sentinel.plugin.v1.Plugin.Close:input_type -> sentinel.plugin.v1.Empty
+	2,  // 11: sentinel.plugin.v1.Plugin.Describe:output_type -> sentinel.plugin.v1.Blob
+	1,  // 12: sentinel.plugin.v1.Plugin.Configure:output_type -> sentinel.plugin.v1.Empty
+	9,  // 13: sentinel.plugin.v1.Plugin.Process:output_type -> sentinel.plugin.v1.Frame
+	1,  // 14: sentinel.plugin.v1.Plugin.Health:output_type -> sentinel.plugin.v1.Empty
+	2,  // 15: sentinel.plugin.v1.Plugin.Invoke:output_type -> sentinel.plugin.v1.Blob
+	1,  // 16: sentinel.plugin.v1.Plugin.Close:output_type -> sentinel.plugin.v1.Empty
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_sentinel_proto_init() }
@@ -699,7 +785,7 @@ func file_sentinel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sentinel_proto_rawDesc), len(file_sentinel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-audit/sentinel/host/config"
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+// Fuser is a Launcher that can run several filters in one process.
+type Fuser interface {
+	CanFuse(comp *config.Component) bool
+}
+
+// stage is one filter of a fused chain, with its own counters.
+type stage struct {
+	comp    *config.Component
+	stats   *Stats
+	latency prometheus.Observer
+}
+
+// fusedChains finds the runs of filters that can share one process: every
+// member after the first has the one before as its only input, and that one
+// feeds nothing else. Fan-in and fan-out points stay process boundaries, so
+// fusing never changes which records reach which component.
+func fusedChains(cfg *config.Config, canFuse func(*config.Component) bool) [][]*config.Component {
+	consumers := map[string][]*config.Component{}
+	for _, c := range cfg.Components {
+		for _, in := range c.Inputs {
+			consumers[in] = append(consumers[in], c)
+		}
+	}
+	joinsPrevious := func(c *config.Component) bool {
+		if len(c.Inputs) != 1 || !canFuse(c) {
+			return false
+		}
+		prev := cfg.Component(c.Inputs[0])
+		return prev != nil && canFuse(prev) && len(consumers[prev.ID()]) == 1
+	}
+	var chains [][]*config.Component
+	for _, head := range cfg.Components {
+		if !canFuse(head) || joinsPrevious(head) {
+			continue
+		}
+		chain := []*config.Component{head}
+		for {
+			next := consumers[chain[len(chain)-1].ID()]
+			if len(next) != 1 || !joinsPrevious(next[0]) {
+				break
+			}
+			chain = append(chain, next[0])
+		}
+		if len(chain) > 1 {
+			chains = append(chains, chain)
+		}
+	}
+	return chains
+}
+
+// fuse builds the one component that runs chain in a single process. It
+// takes the first member's inputs, batching and retry settings (the later
+// members' batch settings no longer apply: they get what the one before
+// emits) and the sum of the members' deadlines.
+func fuse(chain []*config.Component) (*config.Component, error) {
+	defs := make([]*sdk.Definition, len(chain))
+	names := make([]string, len(chain))
+	stages := make([]sdk.FusedStage, len(chain))
+	var timeout sdk.Duration
+	maxAttempts := 0
+	for i, c := range chain {
+		defs[i], names[i] = c.Def, c.Name
+		stages[i] = sdk.FusedStage{Name: c.Name, DataDir: c.DataDir, Config: c.Config}
+		timeout += c.Timeout
+		if a := c.Retry.MaxAttempts; a > 0 && (maxAttempts == 0 || a < maxAttempts) {
+			maxAttempts = a
+		}
+	}
+	def, err := sdk.Fuse(defs...)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(stages)
+	if err != nil {
+		return nil, err
+	}
+	fused := *chain[0]
+	fused.Plugin, fused.Name, fused.Def, fused.Config = def.Name, strings.Join(names, sdk.FuseSeparator), def, raw
+	fused.Timeout, fused.Retry.MaxAttempts = timeout, maxAttempts
+	return &fused, nil
+}
+
+// accountStages credits each fused stage with what it did and writes its
+// rejections to its own dead-letter file. It returns the first stage's
+// rejected request indices, and false when a later stage's rejections could
+// not be written: those records exist only in this answer, so the batch must
+// be retried rather than acknowledged.
+func (w *worker) accountStages(env *envelope, out *sdk.Batch) (map[int]bool, bool) {
+	if len(out.Stages) != len(w.stages) {
+		w.p.logger.Error("fused filter answered without its stages' counts", "component", w.comp.ID())
+		return w.deadLetterRejected(env, out.Rejected), true
+	}
+	rejected := out.Rejected
+	var first map[int]bool
+	ok := true
+	for i, st := range out.Stages {
+		s := w.stages[i]
+		mine := rejected[:min(st.Rejected, len(rejected))]
+		rejected = rejected[len(mine):]
+		if i == 0 {
+			first = w.deadLetterRejected(env, mine)
+		} else {
+			s.stats.In.Add(int64(st.In))
+			if len(mine) > 0 {
+				entries := make([]deadLetter, len(mine))
+				for j, rj := range mine {
+					entries[j] = deadLetter{Reason: rj.Reason, Record: rj.Data}
+				}
+				if err := w.p.deadLetter(s.comp.ID(), s.stats, entries); err != nil {
+					ok = false
+				}
+			}
+		}
+		s.stats.Out.Add(int64(st.Out))
+		if dropped := st.In - st.Rejected - st.Out; dropped > 0 {
+			s.stats.Dropped.Add(int64(dropped))
+		}
+		s.latency.Observe(st.Duration.Seconds())
+	}
+	return first, ok
+}
+
+// lastID is the component whose consumers this worker feeds: the last stage
+// of a fused chain.
+func (w *worker) lastID() string {
+	if len(w.stages) > 0 {
+		return w.stages[len(w.stages)-1].comp.ID()
+	}
+	return w.comp.ID()
+}
+
+// label is the component ID the worker's own gauges are reported under.
+func (w *worker) label() string {
+	if len(w.stages) > 0 {
+		return w.stages[0].comp.ID()
+	}
+	return w.comp.ID()
+}

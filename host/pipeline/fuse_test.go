@@ -1,0 +1,165 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sentinel-audit/sentinel/host/config"
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+// serveFused serves test filters fused, as `sentinel plugin serve a+b` does.
+func serveFused(names []string) {
+	var defs []*sdk.Definition
+	for _, n := range names {
+		for _, d := range testDefs {
+			if d.Name == n {
+				defs = append(defs, d)
+			}
+		}
+	}
+	def, err := sdk.Fuse(defs...)
+	if err != nil || len(defs) != len(names) {
+		os.Exit(1)
+	}
+	sdk.Serve(def)
+	os.Exit(0)
+}
+
+func TestOnlyChainsWhereEachFilterFeedsTheNextAreFused(t *testing.T) {
+	h := load(t, `
+input "gen" "in" {
+  count = 10
+}
+filter "tag" "a" {
+  inputs = [input.gen.in]
+}
+filter "tag" "b" {
+  inputs = [filter.tag.a]
+}
+filter "tag" "c" {
+  inputs = [filter.tag.b]
+}
+filter "tag" "d" {
+  inputs = [filter.tag.b]
+}
+filter "tag" "e" {
+  inputs = [filter.tag.d]
+}
+filter "tag" "f" {
+  inputs = [filter.tag.e, input.gen.in]
+}
+output "collect" "out" {
+  inputs = [filter.tag.c, filter.tag.f]
+  path   = "OUT"
+}
+`)
+	var got [][]string
+	for _, chain := range fusedChains(h.cfg, func(c *config.Component) bool { return c.Kind == sdk.KindFilter }) {
+		var ids []string
+		for _, c := range chain {
+			ids = append(ids, c.Name)
+		}
+		got = append(got, ids)
+	}
+	// b fans out to c and d, so neither joins it; f has two inputs.
+	want := [][]string{{"a", "b"}, {"d", "e"}}
+	if !slices.EqualFunc(got, want, slices.Equal[[]string]) {
+		t.Fatalf("fused chains %v, want %v", got, want)
+	}
+}
+
+const fusedPipeline = `
+input "gen" "in" {
+  count = 2000
+  batch = 50
+}
+filter "tag" "first" {
+  inputs       = [input.gen.in]
+  label        = "first"
+  reject_every = 7
+}
+filter "tag" "second" {
+  inputs       = [filter.tag.first]
+  label        = "second"
+  reject_every = 5
+}
+output "collect" "out" {
+  inputs = [filter.tag.second]
+  path   = "OUT"
+}
+`
+
+func TestFusedFiltersKeepTheirOwnCountersAndDeadLetters(t *testing.T) {
+	for _, oop := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in process", true: "out of process"}[oop], func(t *testing.T) {
+			h := load(t, fusedPipeline)
+			p := h.run(oop)
+			stats := map[string]StatsSnapshot{}
+			for _, s := range p.Stats() {
+				stats[s.Component] = s
+			}
+			first, second := stats["filter.tag.first"], stats["filter.tag.second"]
+			if first.FusedInto == "" || first.FusedInto != second.FusedInto {
+				t.Fatalf("the two filters were not fused: %+v %+v", first, second)
+			}
+			// 2000 in; the first rejects every 7th, the second every 5th of what is left.
+			if first.In != 2000 || first.DeadLettered != 285 || first.Out != 1715 {
+				t.Fatalf("first stage: %+v", first)
+			}
+			if second.In != 1715 || second.DeadLettered != 343 || second.Out != 1372 {
+				t.Fatalf("second stage: %+v", second)
+			}
+			lines := h.lines("out")
+			if len(lines) != 1372 || !strings.HasSuffix(lines[0], " second") {
+				t.Fatalf("delivered %d records (%q...), want 1372 through both filters", len(lines), lines[0])
+			}
+			dead := h.lines("data/deadletter/filter.tag.second.jsonl")
+			if len(dead) != 343 {
+				t.Fatalf("second stage dead letters: %d, want 343", len(dead))
+			}
+			var dl struct {
+				Component, Reason string
+				Record            json.RawMessage
+			}
+			if err := json.Unmarshal([]byte(dead[0]), &dl); err != nil || dl.Component != "filter.tag.second" ||
+				dl.Reason != "rejected by test rule" || !strings.Contains(string(dl.Record), "ev-") {
+				t.Fatalf("a later stage's dead letter must name it and keep the record: %s (%v)", dead[0], err)
+			}
+			if n := len(h.lines("data/deadletter/filter.tag.first.jsonl")); n != 285 {
+				t.Fatalf("first stage dead letters: %d, want 285", n)
+			}
+		})
+	}
+}
+
+func TestFusingCanBeTurnedOff(t *testing.T) {
+	h := load(t, fusedPipeline)
+	h.cfg.FuseFilters = false
+	p := h.run(true)
+	for _, s := range p.Stats() {
+		if s.FusedInto != "" {
+			t.Fatalf("fuse_filters = false, yet %s ran fused", s.Component)
+		}
+	}
+	if n := len(h.lines("out")); n != 1372 {
+		t.Fatalf("delivered %d, want 1372", n)
+	}
+}
+
+func TestACrashInAFusedChainRestartsItAndReplaysTheBatch(t *testing.T) {
+	cfg := strings.Replace(fusedPipeline, `reject_every = 7`, ``, 1)
+	h := load(t, strings.Replace(cfg, `reject_every = 5`, `panic_once_at = "ev-001000"`, 1))
+	p := h.run(true)
+	requireAll(t, ids(h.lines("out")), 2000, nil)
+	var restarts int64
+	for _, s := range p.Stats() {
+		restarts += s.Restarts
+	}
+	if restarts == 0 {
+		t.Fatal("the panic did not restart the fused process")
+	}
+}
