@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type crashRig struct {
 	dir     string
 	now     time.Time
 	next    int
+	pad     int // bytes of padding in each event, to fill the state log sooner
 }
 
 func newCrashRig(t *testing.T) *crashRig {
@@ -56,7 +58,7 @@ func (r *crashRig) newProcess(extra map[string]any) *Signer {
 func (r *crashRig) batch(n int) *sdk.Batch {
 	b := &sdk.Batch{}
 	for range n {
-		rec, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"ev-%d","event_type":"mcp_tool_execution"}`, r.next)))
+		rec, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"ev-%d","event_type":"mcp_tool_execution","pad":"%s"}`, r.next, strings.Repeat("x", r.pad))))
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -160,7 +162,7 @@ func TestTornStateRecordIsIgnored(t *testing.T) {
 	r := newCrashRig(t)
 	first := r.newProcess(nil)
 	r.store(r.sign(first, r.batch(5)))
-	path := filepath.Join(r.dataDir, logFile)
+	path := filepath.Join(r.dataDir, logFiles[0])
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +192,7 @@ func TestFailedStateWriteRollsBack(t *testing.T) {
 	s := r.newProcess(nil)
 	r.store(r.sign(s, r.batch(5)))
 	good := s.log.f
-	ro, err := os.Open(filepath.Join(r.dataDir, logFile))
+	ro, err := os.Open(filepath.Join(r.dataDir, logFiles[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,9 +209,11 @@ func TestFailedStateWriteRollsBack(t *testing.T) {
 	}
 }
 
-// Many batches: the log is compacted and keeps working across restarts.
-func TestStateLogCompactsAndResumes(t *testing.T) {
+// Many batches: the log fills its two files in turn and keeps working across
+// restarts, without growing.
+func TestStateLogAlternatesFilesAndResumes(t *testing.T) {
 	r := newCrashRig(t)
+	r.pad = 1500 // about 350 KB of answer per batch: a switch every ~23 batches
 	s := r.newProcess(nil)
 	for range 3 {
 		for range 40 {
@@ -219,8 +223,13 @@ func TestStateLogCompactsAndResumes(t *testing.T) {
 		s = r.newProcess(nil)
 	}
 	r.store(r.sign(s, r.batch(1)))
-	if fi, _ := os.Stat(filepath.Join(r.dataDir, logFile)); fi.Size() > 4*minCapacity {
-		t.Fatalf("state log grew to %d bytes", fi.Size())
+	if s.log.gen < 4 {
+		t.Fatalf("generation %d: the files were not reused", s.log.gen)
+	}
+	for _, name := range logFiles {
+		if fi, err := os.Stat(filepath.Join(r.dataDir, name)); err != nil || fi.Size() > 2*minCapacity {
+			t.Fatalf("%s: %v, %d bytes", name, err, fi.Size())
+		}
 	}
 	if rep := r.verify(); len(rep.Losses) != 0 || rep.Events != 24001 {
 		t.Fatalf("losses %v, %d events", rep.Losses, rep.Events)

@@ -30,7 +30,7 @@ const (
 )
 
 // legacyStateFile is where earlier versions kept the chain state; it is
-// migrated into the state log (chain.log).
+// migrated into the state log.
 const legacyStateFile = "chain.json"
 
 // Definition describes the signer filter.

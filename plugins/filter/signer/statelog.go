@@ -10,32 +10,50 @@ import (
 	"path/filepath"
 )
 
-// logFile is the signer's durable state in its data directory.
-const logFile = "chain.log"
+// The signer's durable state is two preallocated files in its data
+// directory, used in turn; legacyLogFile is the single file earlier versions
+// kept, migrated at start-up.
+var logFiles = [2]string{"chain-a.log", "chain-b.log"}
 
-// The state log is one preallocated file of records, one per batch that
-// signed something:
+const legacyLogFile = "chain.log"
+
+// Each file holds records, one per batch that signed something:
 //
-//	u32 len | u32 crc(the frame but its state) | u32 state crc | u32 state len | state | key[32] | u32 n | n × (i32 input | u8 kind | u32 len | line)
+//	u32 len | u32 crc(the frame but its state) | u64 gen | u32 state crc | u32 state len | state | key[32] | u32 n | n × (i32 input | u8 kind | u32 len | line)
 //
 // Each record holds the chain state after the batch, the batch's key (a hash
 // of its record ids) and every line the batch was answered with. Appending a
-// record is one write into space that is already allocated and one
-// fdatasync: no file is created or renamed, so the file system has no
-// metadata to commit. The record is durable before the batch is answered, so
-// a signer that dies after signing comes back with the chain state and the
-// exact answer, which it gives again when the host replays the batch.
+// record is one write into space the file already owns and one fdatasync: no
+// file is created or renamed, so the file system has no metadata to commit.
+// The record is durable before the batch is answered, so a signer that dies
+// after signing comes back with the chain state and the exact answer, which
+// it gives again when the host replays the batch.
+//
+// When the current file is full the next record starts the other file from
+// its beginning, under a higher generation (gen). Every frame's CRC covers
+// its gen and a file is read only while the gen stays that of its first
+// frame, so what is left of the file's earlier use (or of a torn start) is
+// never read as current. At start-up the file whose newest intact state has
+// the higher gen is current; a switch torn by a crash leaves the other file
+// current, with its state intact. A switch happens only once the current
+// file holds the answers of the last keepBatches batches, so overwriting the
+// other file loses no answer that may be replayed.
 //
 // Forward security: a state holds the next entry key, so once a newer state is
-// durable the older one is overwritten with zeros (the state has its own
-// CRC, so the frame stays readable). The lines kept for replay are not secret:
+// durable the older one is overwritten with zeros (the state has its own CRC,
+// so the frame stays readable). The lines kept for replay are not secret:
 // they are what the store holds.
 type stateLog struct {
-	dir, path string
-	f         *os.File
+	dir       string
+	f         *os.File // the current file; nil before the first record
+	cur       int      // index of f in logFiles
+	other     *os.File // the other file, once it exists
+	gen       uint64   // generation of the current file
+	otherGen  uint64
 	off       int64 // where the next record goes
-	capacity  int64
-	prevState int64 // offset and length of the previous record's state, to erase
+	capacity  [2]int64
+	keyed     int   // records with a key in the current file
+	prevState int64 // offset and length of the newest state, to erase
 	prevLen   int
 	recent    []batchAnswer // the last keepBatches answers, oldest first
 	buf       []byte
@@ -57,6 +75,7 @@ const (
 	keepBatches = 16 // answers kept for replay: at least the host's in_flight
 	minCapacity = 8 << 20
 	frameHeader = 8
+	genLen      = 8
 	stateHeader = 8
 	kindEntry   = 'e'
 	kindCkpt    = 'c'
@@ -64,50 +83,140 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// openStateLog reads the log in dir and returns it with the last durable
-// state (nil when there is none). A torn record at the end (a crash during
-// the write, before the batch was answered) is ignored.
-func openStateLog(dir string) (*stateLog, []byte, error) {
-	l := &stateLog{dir: dir, path: filepath.Join(dir, logFile)}
-	data, err := os.ReadFile(l.path)
+// scan is what reading one file found.
+type scan struct {
+	gen     uint64
+	state   []byte // the newest intact state, nil if none
+	stateAt int64
+	answers []batchAnswer
+	end     int64 // after the last intact record
+	size    int64
+}
+
+// scanFile reads the records of a log file; legacy files have no gen.
+func scanFile(path string, legacy bool) (*scan, error) {
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return l, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", l.path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	var state []byte
+	skip := genLen
+	if legacy {
+		skip = 0
+	}
+	sc := &scan{size: int64(len(data))}
 	off := 0
 	for off+frameHeader <= len(data) {
 		n := int(binary.BigEndian.Uint32(data[off:]))
-		if n < stateHeader+36 || off+frameHeader+n > len(data) {
+		if n < skip+stateHeader+36 || off+frameHeader+n > len(data) {
 			break
 		}
 		frame := data[off+frameHeader : off+frameHeader+n]
-		if frameCRC(frame) != binary.BigEndian.Uint32(data[off+4:]) {
+		if frameCRC(frame, skip) != binary.BigEndian.Uint32(data[off+4:]) {
 			break
 		}
-		st, ans, err := decodeRecord(frame)
+		if !legacy {
+			g := binary.BigEndian.Uint64(frame)
+			if off == 0 {
+				sc.gen = g
+			} else if g != sc.gen {
+				break // left from an earlier use of the file
+			}
+		}
+		st, ans, err := decodeRecord(frame[skip:])
 		if err != nil {
 			break
 		}
 		if st != nil {
-			state = st
-			l.prevState, l.prevLen = int64(off+frameHeader+stateHeader), len(st)
+			sc.state = st
+			sc.stateAt = int64(off + frameHeader + skip + stateHeader)
 		}
 		if ans.key != ([32]byte{}) {
-			l.remember(ans)
+			sc.answers = append(sc.answers, ans)
 		}
 		off += frameHeader + n
 	}
-	if state == nil && off > 0 {
-		return nil, nil, fmt.Errorf("%s holds no intact chain state; restore it from a backup (starting a new chain would break the store's)", l.path)
+	sc.end = int64(off)
+	return sc, nil
+}
+
+// openStateLog reads the log in dir and returns it with the last durable
+// state (nil when there is none). A torn record at the end (a crash during
+// the write, before the batch was answered) is ignored.
+func openStateLog(dir string) (*stateLog, []byte, error) {
+	l := &stateLog{dir: dir}
+	var sc [2]*scan
+	for i, name := range logFiles {
+		s, err := scanFile(filepath.Join(dir, name), false)
+		if err != nil {
+			return nil, nil, err
+		}
+		sc[i] = s
 	}
-	l.off, l.capacity = int64(off), int64(len(data))
-	if l.f, err = os.OpenFile(l.path, os.O_WRONLY, 0o600); err != nil {
-		return nil, nil, fmt.Errorf("open %s: %w", l.path, err)
+	cur := -1
+	for i, s := range sc {
+		if s != nil && s.state != nil && (cur < 0 || s.gen > sc[cur].gen) {
+			cur = i
+		}
 	}
-	return l, state, nil
+	if cur < 0 {
+		for _, s := range sc {
+			if s != nil && s.end > 0 {
+				return nil, nil, fmt.Errorf("%s holds no intact chain state; restore it from a backup (starting a new chain would break the store's)", filepath.Join(dir, logFiles[0]))
+			}
+		}
+		return l.openLegacy()
+	}
+	c, o := sc[cur], sc[1-cur]
+	l.cur, l.gen, l.off = cur, c.gen, c.end
+	l.capacity[cur] = c.size
+	l.prevState, l.prevLen = c.stateAt, len(c.state)
+	if o != nil {
+		l.otherGen, l.capacity[1-cur] = o.gen, o.size
+		if o.gen+1 == c.gen {
+			for _, a := range o.answers {
+				l.remember(a)
+			}
+		}
+	}
+	for _, a := range c.answers {
+		l.remember(a)
+	}
+	l.keyed = len(c.answers)
+	var err error
+	if l.f, err = os.OpenFile(filepath.Join(dir, logFiles[cur]), os.O_WRONLY, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("open state log: %w", err)
+	}
+	if o != nil {
+		if l.other, err = os.OpenFile(filepath.Join(dir, logFiles[1-cur]), os.O_WRONLY, 0o600); err != nil {
+			l.f.Close()
+			return nil, nil, fmt.Errorf("open state log: %w", err)
+		}
+		if o.state != nil { // a crash came between a switch and the erasure
+			_, _ = l.other.WriteAt(make([]byte, len(o.state)), o.stateAt)
+			_ = datasync(l.other)
+		}
+	}
+	return l, c.state, nil
+}
+
+// openLegacy reads the single-file log of earlier versions, if any: its
+// state and answers go into the first new file, then it is removed.
+func (l *stateLog) openLegacy() (*stateLog, []byte, error) {
+	path := filepath.Join(l.dir, legacyLogFile)
+	s, err := scanFile(path, true)
+	if err != nil || s == nil {
+		return l, nil, err
+	}
+	if s.state == nil && s.end > 0 {
+		return nil, nil, fmt.Errorf("%s holds no intact chain state; restore it from a backup (starting a new chain would break the store's)", path)
+	}
+	for _, a := range s.answers {
+		l.remember(a)
+	}
+	return l, s.state, nil
 }
 
 // decodeRecord returns the record's state (nil once erased) and answer.
@@ -168,9 +277,10 @@ func (l *stateLog) lookup(key [32]byte) ([]answerLine, bool) {
 	return nil, false
 }
 
-func encodeRecord(dst, state []byte, a *batchAnswer) []byte {
+func encodeRecord(dst []byte, gen uint64, state []byte, a *batchAnswer) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, frameHeader)...)
+	dst = binary.BigEndian.AppendUint64(dst, gen)
 	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(state, crcTable))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(state)))
 	dst = append(dst, state...)
@@ -184,33 +294,145 @@ func encodeRecord(dst, state []byte, a *batchAnswer) []byte {
 	}
 	frame := dst[start+frameHeader:]
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(frame)))
-	binary.BigEndian.PutUint32(dst[start+4:], frameCRC(frame))
+	binary.BigEndian.PutUint32(dst[start+4:], frameCRC(frame, genLen))
 	return dst
 }
 
-// frameCRC covers a frame except its state, which is erased later.
-func frameCRC(frame []byte) uint32 {
-	n := min(int(binary.BigEndian.Uint32(frame[4:])), len(frame)-stateHeader)
-	c := crc32.Update(0, crcTable, frame[:stateHeader])
-	return crc32.Update(c, crcTable, frame[stateHeader+n:])
+// frameCRC covers a frame except its state, which is erased later; skip is
+// the length of the gen before the state header (0 in legacy frames).
+func frameCRC(frame []byte, skip int) uint32 {
+	hdr := skip + stateHeader
+	n := min(int(binary.BigEndian.Uint32(frame[skip+4:])), len(frame)-hdr)
+	c := crc32.Update(0, crcTable, frame[:hdr])
+	return crc32.Update(c, crcTable, frame[hdr+n:])
 }
 
 // append makes state and the batch's answer durable, then erases the
 // previous state.
 func (l *stateLog) append(state []byte, a batchAnswer) error {
-	l.buf = encodeRecord(l.buf[:0], state, &a)
-	if l.f == nil || l.off+int64(len(l.buf)) > l.capacity {
-		return l.compact(state, a)
+	if l.f == nil {
+		return l.start(state, a)
+	}
+	l.buf = encodeRecord(l.buf[:0], l.gen, state, &a)
+	end := l.off + int64(len(l.buf))
+	if end > l.capacity[l.cur] {
+		if l.keyed >= len(l.recent) {
+			return l.switchFiles(state, a)
+		}
+		// Answers that may be replayed are still in the other file: keep
+		// it, and make room here.
+		if err := l.grow(l.f, l.cur, max(2*l.capacity[l.cur], end)); err != nil {
+			return err
+		}
 	}
 	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
-		return fmt.Errorf("write %s: %w", l.path, err)
+		return fmt.Errorf("write %s: %w", logFiles[l.cur], err)
 	}
 	if err := datasync(l.f); err != nil {
-		return fmt.Errorf("sync %s: %w", l.path, err)
+		return fmt.Errorf("sync %s: %w", logFiles[l.cur], err)
 	}
-	l.erasePrevious(l.off+frameHeader+stateHeader, len(state))
-	l.off += int64(len(l.buf))
+	erase(l.f, l.prevState, l.prevLen) // made durable by the next datasync
+	l.prevState, l.prevLen = l.off+frameHeader+genLen+stateHeader, len(state)
+	l.off = end
 	l.keep(a)
+	return nil
+}
+
+// switchFiles writes the record at the start of the other file under a new
+// generation, then erases the current file's state.
+func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
+	next, gen := 1-l.cur, max(l.gen, l.otherGen)+1
+	l.buf = encodeRecord(l.buf[:0], gen, state, &a)
+	if l.other == nil {
+		f, err := l.create(next, l.capacity[l.cur])
+		if err != nil {
+			return err
+		}
+		l.other = f
+	}
+	if want := max(l.capacity[l.cur], int64(len(l.buf))); l.capacity[next] < want {
+		if err := l.grow(l.other, next, want); err != nil {
+			return err
+		}
+	}
+	if _, err := l.other.WriteAt(l.buf, 0); err != nil {
+		return fmt.Errorf("write %s: %w", logFiles[next], err)
+	}
+	if err := datasync(l.other); err != nil {
+		return fmt.Errorf("sync %s: %w", logFiles[next], err)
+	}
+	// No later datasync reaches the file left behind: sync its erasure now.
+	erase(l.f, l.prevState, l.prevLen)
+	_ = datasync(l.f)
+	l.f, l.other = l.other, l.f
+	l.cur, l.gen, l.otherGen = next, gen, l.gen
+	l.off, l.keyed = int64(len(l.buf)), 0
+	l.prevState, l.prevLen = frameHeader+genLen+stateHeader, len(state)
+	l.keep(a)
+	return nil
+}
+
+// start writes the first file: the answers of a migrated log, then the
+// record.
+func (l *stateLog) start(state []byte, a batchAnswer) error {
+	var body []byte
+	for _, old := range l.recent {
+		body = encodeRecord(body, 1, nil, &old)
+	}
+	stateAt := int64(len(body) + frameHeader + genLen + stateHeader)
+	body = encodeRecord(body, 1, state, &a)
+	f, err := l.create(0, max(minCapacity, 4*int64(len(body))))
+	if err != nil {
+		return err
+	}
+	if _, err = f.WriteAt(body, 0); err == nil {
+		err = datasync(f)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", logFiles[0], err)
+	}
+	if os.Remove(filepath.Join(l.dir, legacyLogFile)) == nil {
+		syncDir(l.dir)
+	}
+	l.f, l.cur, l.gen, l.off = f, 0, 1, int64(len(body))
+	l.prevState, l.prevLen = stateAt, len(state)
+	l.keyed = len(l.recent)
+	l.keep(a)
+	return nil
+}
+
+// create makes log file i, capacity bytes of written zeros, durable with
+// its directory entry.
+func (l *stateLog) create(i int, capacity int64) (*os.File, error) {
+	path := filepath.Join(l.dir, logFiles[i])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	l.capacity[i] = 0
+	if err = l.grow(f, i, capacity); err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	syncDir(l.dir)
+	return f, nil
+}
+
+// grow extends log file i to capacity with zeros. Zeros are written, not
+// just allocated: records then overwrite blocks the file already owns, and
+// their datasync commits no metadata.
+func (l *stateLog) grow(f *os.File, i int, capacity int64) error {
+	page := make([]byte, 1<<20)
+	for at := l.capacity[i]; at < capacity; at += int64(len(page)) {
+		if _, err := f.WriteAt(page[:min(int64(len(page)), capacity-at)], at); err != nil {
+			return fmt.Errorf("grow %s: %w", logFiles[i], err)
+		}
+	}
+	l.capacity[i] = max(l.capacity[i], capacity)
 	return nil
 }
 
@@ -220,74 +442,34 @@ func (l *stateLog) keep(a batchAnswer) {
 	if a.key == ([32]byte{}) {
 		return
 	}
+	l.keyed++
 	l.remember(batchAnswer{key: a.key, lines: append([]answerLine(nil), a.lines...)})
 }
 
-// erasePrevious overwrites the previous record's state (and its key) with
-// zeros; the next datasync makes it durable. Best effort, like any erasure
-// on journaling file systems and SSDs.
-func (l *stateLog) erasePrevious(nextState int64, nextLen int) {
-	if l.prevLen > 0 {
-		_, _ = l.f.WriteAt(make([]byte, l.prevLen), l.prevState)
+// erase overwrites a state with zeros. Best effort, like any erasure on
+// journaling file systems and SSDs.
+func erase(f *os.File, at int64, n int) {
+	if n > 0 {
+		_, _ = f.WriteAt(make([]byte, n), at)
 	}
-	l.prevState, l.prevLen = nextState, nextLen
 }
 
-// compact starts a new preallocated file holding the kept answers and the
-// newest record, and renames it over the old one.
-func (l *stateLog) compact(state []byte, a batchAnswer) error {
-	var body []byte
-	for _, old := range l.recent {
-		body = encodeRecord(body, nil, &old)
-	}
-	stateAt := int64(len(body) + frameHeader + stateHeader)
-	body = encodeRecord(body, state, &a)
-	capacity := max(minCapacity, 4*int64(len(body)))
-	tmp := l.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("compact %s: %w", l.path, err)
-	}
-	// Zeros are written, not just allocated: later records then overwrite
-	// blocks the file already owns, and their datasync commits no metadata.
-	page := make([]byte, 1<<20)
-	for written := int64(0); written < capacity; written += int64(len(page)) {
-		if _, err = f.Write(page[:min(int64(len(page)), capacity-written)]); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		_, err = f.WriteAt(body, 0)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Rename(tmp, l.path)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("compact %s: %w", l.path, err)
-	}
-	if d, derr := os.Open(l.dir); derr == nil {
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	if l.f != nil {
-		l.f.Close()
-	}
-	l.f, l.off, l.capacity = f, int64(len(body)), capacity
-	l.prevState, l.prevLen = stateAt, len(state)
-	l.keep(a)
-	return nil
 }
 
 func (l *stateLog) close() error {
-	if l.f == nil {
-		return nil
+	var err error
+	for _, f := range []*os.File{l.f, l.other} {
+		if f != nil {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
 	}
-	err := l.f.Close()
-	l.f = nil
+	l.f, l.other = nil, nil
 	return err
 }

@@ -1,0 +1,162 @@
+package signer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+// switchRun is a batch whose record started the other log file, with both
+// files as they were before and after it.
+type switchRun struct {
+	b, out        *sdk.Batch
+	from, to      int
+	before, after [2][]byte
+	recLen        int64
+}
+
+// signUntilSwitch signs (and stores) batches until one starts a file that
+// was used before (generation 3 or later), and returns that batch unstored.
+func signUntilSwitch(r *crashRig, s *Signer) switchRun {
+	r.t.Helper()
+	read := func() (files [2][]byte) {
+		for i, name := range logFiles {
+			files[i], _ = os.ReadFile(filepath.Join(r.dataDir, name))
+		}
+		return files
+	}
+	for range 200 {
+		run := switchRun{from: s.log.cur, before: read(), b: r.batch(200)}
+		run.out = r.sign(s, run.b)
+		if s.log.cur != run.from && s.log.gen >= 3 {
+			run.to, run.after, run.recLen = s.log.cur, read(), s.log.off
+			return run
+		}
+		r.store(run.out)
+	}
+	r.t.Fatal("the state log never reused a file")
+	return switchRun{}
+}
+
+func writeLogs(t *testing.T, dir string, files [2][]byte) {
+	t.Helper()
+	for i, name := range logFiles {
+		if err := os.WriteFile(filepath.Join(dir, name), files[i], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A crash while the first record of a reused file is written leaves that
+// file with half a record of a new generation over frames of an old one:
+// the new process resumes from the file it was leaving, whose state was not
+// yet erased, and signs the unanswered batch again at the same positions.
+func TestTornSwitchResumesFromTheFileLeft(t *testing.T) {
+	r := newCrashRig(t)
+	r.pad = 1500
+	run := signUntilSwitch(r, r.newProcess(nil))
+	crashed := run.before
+	torn := bytes.Clone(crashed[run.to])
+	copy(torn, run.after[run.to][:run.recLen/2])
+	crashed[run.to] = torn
+	writeLogs(t, r.dataDir, crashed)
+
+	second := r.newProcess(nil)
+	if second.log.cur != run.from {
+		t.Fatalf("resumed from %s, want %s", logFiles[second.log.cur], logFiles[run.from])
+	}
+	again := r.sign(second, run.b)
+	r.store(again)
+	r.store(r.sign(second, r.batch(2)))
+	rep := r.verify()
+	if len(rep.Losses) != 0 || rep.Events != uint64(r.next) {
+		t.Fatalf("losses %v, %d events, want none and %d", rep.Losses, rep.Events, r.next)
+	}
+}
+
+// A crash after the reused file's first record is durable, before the file
+// left behind had its state erased: the new process resumes from the newer
+// generation, answers the replayed batch with the same lines, and erases the
+// stale state.
+func TestSwitchCrashBeforeErasure(t *testing.T) {
+	r := newCrashRig(t)
+	r.pad = 1500
+	run := signUntilSwitch(r, r.newProcess(nil))
+	crashed := run.after
+	crashed[run.from] = run.before[run.from] // its state not yet erased
+	writeLogs(t, r.dataDir, crashed)
+	if sc, _ := scanFile(filepath.Join(r.dataDir, logFiles[run.from]), false); sc.state == nil {
+		t.Fatal("test setup: the file left behind has no state")
+	}
+
+	second := r.newProcess(nil)
+	if second.log.cur != run.to {
+		t.Fatalf("resumed from %s, want %s", logFiles[second.log.cur], logFiles[run.to])
+	}
+	if sc, _ := scanFile(filepath.Join(r.dataDir, logFiles[run.from]), false); sc.state != nil {
+		t.Fatal("the older state was not erased at start-up")
+	}
+	again := r.sign(second, run.b)
+	if !equalLines(bodies(run.out), bodies(again)) {
+		t.Fatal("the replayed batch was answered with different lines")
+	}
+	r.store(again)
+	r.store(r.sign(second, r.batch(2)))
+	rep := r.verify()
+	if len(rep.Losses) != 0 || rep.Events != uint64(r.next) || rep.Restarts != 1 {
+		t.Fatalf("losses %v, %d events, %d restarts", rep.Losses, rep.Events, rep.Restarts)
+	}
+}
+
+// legacyFrame encodes a record the way the single-file log of earlier
+// versions did: no generation.
+func legacyFrame(dst, state []byte, a *batchAnswer) []byte {
+	rec := encodeRecord(nil, 0, state, a)
+	frame := append([]byte(nil), rec[frameHeader+genLen:]...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(frame)))
+	dst = binary.BigEndian.AppendUint32(dst, frameCRC(frame, 0))
+	return append(dst, frame...)
+}
+
+// A chain.log of an earlier version is migrated: same state, same answers
+// for replay, and the old file is gone.
+func TestLegacyStateLogIsMigrated(t *testing.T) {
+	r := newCrashRig(t)
+	first := r.newProcess(nil)
+	r.store(r.sign(first, r.batch(5)))
+	b2 := r.batch(4)
+	lost2 := r.sign(first, b2)
+	sc, err := scanFile(filepath.Join(r.dataDir, logFiles[0]), false)
+	if err != nil || sc.state == nil || len(sc.answers) != 2 {
+		t.Fatalf("scan: %v, %d answers", err, len(sc.answers))
+	}
+	var legacy []byte
+	legacy = legacyFrame(legacy, nil, &sc.answers[0])
+	legacy = legacyFrame(legacy, sc.state, &sc.answers[1])
+	legacy = append(legacy, make([]byte, 4096)...) // preallocated zeros
+	for _, name := range logFiles {
+		os.Remove(filepath.Join(r.dataDir, name))
+	}
+	if err := os.WriteFile(filepath.Join(r.dataDir, legacyLogFile), legacy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	second := r.newProcess(nil)
+	if _, err := os.Stat(filepath.Join(r.dataDir, legacyLogFile)); !os.IsNotExist(err) {
+		t.Fatalf("legacy log still there: %v", err)
+	}
+	again2 := r.sign(second, b2)
+	if !equalLines(bodies(lost2), bodies(again2)) {
+		t.Fatal("the replayed batch was answered with different lines")
+	}
+	r.store(again2)
+	third := r.newProcess(nil) // the migrated answers survive another restart
+	r.store(r.sign(third, r.batch(3)))
+	if rep := r.verify(); len(rep.Losses) != 0 || rep.Events != 12 {
+		t.Fatalf("losses %v, %d events", rep.Losses, rep.Events)
+	}
+}
