@@ -71,11 +71,13 @@ output "stdout" "out" {
 
 func TestGraphPrintsTextAndDOT(t *testing.T) {
 	text, _, err := execute(t, "", "graph", "-c", "../../config.hcl.example")
-	if err != nil || !strings.Contains(text, "filter.signer.chain\n  <- filter.encryptor.fields\n  -> output.file.store") {
+	if err != nil || !strings.Contains(text, "filter.signer.chain\n  <- filter.encryptor.fields\n  -> output.file.store") ||
+		!strings.Contains(text, "(one process: filter.pii_tokenizer.pii -> filter.anomaly_detector.threats -> ") {
 		t.Fatalf("text graph: %v\n%s", err, text)
 	}
 	dot, _, err := execute(t, "", "graph", "-c", "../../config.hcl.example", "--dot")
-	if err != nil || !strings.HasPrefix(dot, "digraph sentinel {") || !strings.Contains(dot, `"filter.signer.chain" -> "output.file.store";`) {
+	if err != nil || !strings.HasPrefix(dot, "digraph sentinel {") || !strings.Contains(dot, `"filter.signer.chain" -> "output.file.store";`) ||
+		!strings.Contains(dot, "subgraph cluster_process_0 {") {
 		t.Fatalf("dot graph: %v\n%s", err, dot)
 	}
 }

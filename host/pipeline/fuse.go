@@ -22,11 +22,11 @@ type stage struct {
 	latency prometheus.Observer
 }
 
-// fusedChains finds the runs of filters that can share one process: every
+// FusedChains finds the runs of filters that can share one process: every
 // member after the first has the one before as its only input, and that one
 // feeds nothing else. Fan-in and fan-out points stay process boundaries, so
 // fusing never changes which records reach which component.
-func fusedChains(cfg *config.Config, canFuse func(*config.Component) bool) [][]*config.Component {
+func FusedChains(cfg *config.Config, canFuse func(*config.Component) bool) [][]*config.Component {
 	consumers := map[string][]*config.Component{}
 	for _, c := range cfg.Components {
 		for _, in := range c.Inputs {

@@ -58,7 +58,7 @@ output "collect" "out" {
 }
 `)
 	var got [][]string
-	for _, chain := range fusedChains(h.cfg, func(c *config.Component) bool { return c.Kind == sdk.KindFilter }) {
+	for _, chain := range FusedChains(h.cfg, func(c *config.Component) bool { return c.Kind == sdk.KindFilter }) {
 		var ids []string
 		for _, c := range chain {
 			ids = append(ids, c.Name)

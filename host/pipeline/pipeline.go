@@ -67,7 +67,7 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 	var sups []*supervised
 	fusedInto := map[string][]*config.Component{} // first member's ID → the chain
 	if f, ok := l.(Fuser); ok && cfg.FuseFilters {
-		for _, chain := range fusedChains(cfg, f.CanFuse) {
+		for _, chain := range FusedChains(cfg, f.CanFuse) {
 			fusedInto[chain[0].ID()] = chain
 			for _, c := range chain[1:] {
 				fusedInto[c.ID()] = nil // runs in the first member's process
