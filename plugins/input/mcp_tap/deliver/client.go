@@ -2,7 +2,8 @@
 // mcp_tap input's ingest endpoint. The MCP session never waits on it: events
 // go into a bounded queue, and whatever cannot be sent (queue full, endpoint
 // down, wrapper exiting) is appended to a spool file and sent once the
-// endpoint is back. Nothing is dropped silently.
+// endpoint is back. What the spool cannot take (disk full) is printed to
+// stderr, one event per line, to be recovered. Nothing is dropped silently.
 package deliver
 
 import (

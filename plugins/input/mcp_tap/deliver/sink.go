@@ -2,10 +2,13 @@ package deliver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,7 +35,15 @@ type SinkOptions struct {
 	// Backoff bounds the wait between attempts while the endpoint is down.
 	MinBackoff, MaxBackoff time.Duration
 	Log                    func(msg string, args ...any)
+	// Stderr receives events the spool cannot take (default os.Stderr), one
+	// per line after UndeliverablePrefix.
+	Stderr io.Writer
 }
+
+// UndeliverablePrefix starts each stderr line that carries an event the spool
+// could not take (disk full, spool unwritable). The rest of the line is the
+// event as the spool would have held it.
+const UndeliverablePrefix = "sentinel: undeliverable event: "
 
 // Sink queues events and delivers them in the background.
 type Sink struct {
@@ -46,8 +57,16 @@ type Sink struct {
 	spoolMu   sync.Mutex
 	spool     *os.File // this process's spool, created on first spill
 	spoolPath string
+	spillBuf  []byte
 
-	Sent, Spilled, Replayed, Failures atomic.Uint64
+	// offsets are the replay offsets reached in this process, kept for when
+	// the offset file cannot be written (full disk): without them every retry
+	// would send the same batch again. Used by the run goroutine only.
+	offsets map[string]int64
+
+	// Printed counts events written to stderr because the spool could not
+	// take them; Lost those that not even stderr took.
+	Sent, Spilled, Replayed, Failures, Printed, Lost atomic.Uint64
 }
 
 // NewSink starts delivering. Leftover spool files of earlier wrappers in
@@ -77,7 +96,11 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
-	s := &Sink{o: o, queue: make(chan []byte, o.Queue), stop: make(chan struct{}), done: make(chan struct{})}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	s := &Sink{o: o, queue: make(chan []byte, o.Queue), stop: make(chan struct{}), done: make(chan struct{}),
+		offsets: map[string]int64{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s, nil
@@ -89,9 +112,28 @@ func (s *Sink) Emit(ev []byte) {
 	select {
 	case s.queue <- ev:
 	default:
-		if err := s.spill([][]byte{ev}); err != nil {
-			s.o.Log("spool write failed; event printed to stderr", "error", err)
-			fmt.Fprintf(os.Stderr, "sentinel: undeliverable event: %s\n", ev)
+		s.save([][]byte{ev})
+	}
+}
+
+// save spools events; those the spool cannot take are printed to stderr, so
+// that each event is whole in exactly one of the two.
+func (s *Sink) save(events [][]byte) {
+	n, err := s.spill(events)
+	if err == nil {
+		return
+	}
+	rest := events[n:]
+	s.o.Log("spool write failed; events printed to stderr as \""+strings.TrimSpace(UndeliverablePrefix)+" {...}\" lines",
+		"events", len(rest), "spool", s.o.SpoolDir, "error", err)
+	for _, ev := range rest {
+		// one write per event: a line is not split between writes
+		line := make([]byte, 0, len(UndeliverablePrefix)+len(ev)+1)
+		line = append(append(append(line, UndeliverablePrefix...), ev...), '\n')
+		if _, err := s.o.Stderr.Write(line); err != nil {
+			s.Lost.Add(1)
+		} else {
+			s.Printed.Add(1)
 		}
 	}
 }
@@ -117,12 +159,10 @@ func (s *Sink) Close(ctx context.Context) error {
 		}
 		break
 	}
-	var err error
 	if len(rest) > 0 {
-		err = s.spill(rest)
+		s.save(rest)
 	}
 	s.spoolMu.Lock()
-	defer s.spoolMu.Unlock()
 	if s.spool != nil {
 		if st, err := s.spool.Stat(); err == nil && st.Size() == 0 {
 			os.Remove(s.spoolPath) // everything it held was delivered
@@ -130,8 +170,16 @@ func (s *Sink) Close(ctx context.Context) error {
 		s.spool.Close() // releases the lock: a later wrapper replays it
 		s.spool = nil
 	}
+	s.spoolMu.Unlock()
 	s.o.Client.Close()
-	return err
+	if n := s.Lost.Load(); n > 0 {
+		return fmt.Errorf("%d events could be neither spooled nor printed to stderr: lost (%d printed)", n, s.Printed.Load())
+	}
+	if n := s.Printed.Load(); n > 0 {
+		return fmt.Errorf("%d events could not be spooled and were printed to stderr as %q lines instead; "+
+			"to deliver them, put those JSON lines into a file in %s (see the mcp_tap README)", n, UndeliverablePrefix+"{...}", s.o.SpoolDir)
+	}
+	return nil
 }
 
 // Pending is the number of events waiting in memory.
@@ -156,16 +204,12 @@ func (s *Sink) run() {
 		batch, open := s.next(healthy, backoff)
 		if len(batch) > 0 {
 			if !healthy {
-				if err := s.spill(batch); err != nil {
-					s.o.Log("spool write failed", "error", err)
-				}
+				s.save(batch)
 			} else if err := s.o.Client.Send(ctx, batch); err != nil {
 				s.Failures.Add(1)
 				s.o.Log("ingest unavailable; spooling", "error", err)
 				healthy = false
-				if err := s.spill(batch); err != nil {
-					s.o.Log("spool write failed", "error", err)
-				}
+				s.save(batch)
 			} else {
 				s.Sent.Add(uint64(len(batch)))
 			}
@@ -229,31 +273,80 @@ func (s *Sink) next(healthy bool, wait time.Duration) (batch [][]byte, open bool
 }
 
 // spill appends events to this process's spool file (created and locked on
-// first use, so replays by other wrappers leave it alone while we live).
-func (s *Sink) spill(events [][]byte) error {
+// first use, so replays by other wrappers leave it alone while we live). It
+// returns how many events, from the first, are whole in the file: a write cut
+// short (disk full) is cut back to the last whole event, so the spool never
+// holds a torn line that a later append would glue to the next event.
+func (s *Sink) spill(events [][]byte) (int, error) {
 	s.spoolMu.Lock()
 	defer s.spoolMu.Unlock()
 	if s.spool == nil {
-		p := filepath.Join(s.o.SpoolDir, sdk.NewID(time.Now())+".jsonl")
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("spool: %w", err)
+		if err := s.openSpool(); err != nil {
+			return 0, err
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			f.Close()
-			return fmt.Errorf("spool lock: %w", err)
-		}
-		s.spool, s.spoolPath = f, p
 	}
-	w := bufio.NewWriter(s.spool)
+	path := s.spoolPath
+	st, err := s.spool.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("spool: %w", err)
+	}
+	buf := s.spillBuf[:0]
 	for _, e := range events {
-		w.Write(e)
-		w.WriteByte('\n')
+		buf = append(append(buf, e...), '\n')
 	}
-	if err := w.Flush(); err != nil {
+	if cap(buf) <= 1<<20 {
+		s.spillBuf = buf[:0] // reused, unless one odd batch made it huge
+	}
+	n, err := s.spool.Write(buf)
+	if err == nil {
+		s.Spilled.Add(uint64(len(events)))
+		return len(events), nil
+	}
+	whole, end := 0, 0
+	for _, e := range events {
+		if end+len(e)+1 > n {
+			break
+		}
+		end += len(e) + 1
+		whole++
+	}
+	if n > end {
+		if terr := s.spool.Truncate(st.Size() + int64(end)); terr != nil {
+			// the torn tail stays: leave this file to replay (which skips
+			// a torn last line) and start a new one next time
+			s.o.Log("spool: cannot cut back a torn write", "spool", s.spoolPath, "error", terr)
+			s.spool.Close()
+			s.spool, s.spoolPath = nil, ""
+		}
+	}
+	s.Spilled.Add(uint64(whole))
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // it names the file by its name at creation
+	}
+	return whole, fmt.Errorf("spool %s: %w", path, err)
+}
+
+// openSpool creates this process's spool file. It is created under a name
+// replays ignore, locked, then renamed: a replaying wrapper must never find it
+// unlocked and empty, and remove it as delivered while events go into it.
+func (s *Sink) openSpool() error {
+	p := filepath.Join(s.o.SpoolDir, sdk.NewID(time.Now())+".jsonl")
+	f, err := os.OpenFile(p+".new", os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.Spilled.Add(uint64(len(events)))
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(p + ".new")
+		return fmt.Errorf("spool lock: %w", err)
+	}
+	if err := os.Rename(p+".new", p); err != nil {
+		f.Close()
+		os.Remove(p + ".new")
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.spool, s.spoolPath = f, p
 	return nil
 }
 
@@ -295,7 +388,7 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 		}
 	}
 	offPath := p + ".offset"
-	off := readOffset(offPath)
+	off := max(readOffset(offPath), s.offsets[p])
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("spool %s: %w", p, err)
 	}
@@ -312,8 +405,14 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 		}
 		s.Replayed.Add(uint64(len(batch)))
 		off += batchBytes
+		s.offsets[p] = off
 		batch, batchBytes = batch[:0], 0
-		return os.WriteFile(offPath, []byte(strconv.FormatInt(off, 10)), 0o600)
+		// Not fatal: on a full disk the offset stays in memory, and only a
+		// crash before the file is done would send these events twice.
+		if err := writeOffset(offPath, off); err != nil {
+			s.o.Log("spool: cannot record the replay offset", "spool", p, "error", err)
+		}
+		return nil
 	}
 	for {
 		line, err := r.ReadBytes('\n')
@@ -327,9 +426,22 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 					return err
 				}
 			}
+		} else if len(line) > 0 && !own {
+			// We hold the lock, so no wrapper is writing this file: a last
+			// line without its newline was cut short (a crash, or a full disk
+			// that would not let the cut be undone) and will never be
+			// finished. A whole event is sent; a fragment is the start of an
+			// event that went to stderr, and is dropped.
+			batchBytes += int64(len(line))
+			if ev := bytes.TrimSpace(line); json.Valid(ev) {
+				batch = append(batch, ev)
+			} else {
+				s.o.Log("spool: dropping a torn last line (its event was printed to stderr when the write failed)",
+					"spool", p, "bytes", len(line))
+			}
 		}
 		if err != nil {
-			break // EOF, or a torn last line still being written: left for later
+			break
 		}
 	}
 	if err := flush(); err != nil {
@@ -339,14 +451,27 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 		// caught up: start our file afresh rather than let it grow
 		if err := f.Truncate(0); err == nil {
 			_ = os.Remove(offPath)
+			delete(s.offsets, p)
 		}
 		return nil
 	}
 	if st, err := f.Stat(); err == nil && st.Size() == off {
 		os.Remove(p)
 		os.Remove(offPath)
+		delete(s.offsets, p)
 	}
 	return nil
+}
+
+// writeOffset records a replay offset by renaming a complete file into
+// place: a half-written offset would point into the middle of a line.
+func writeOffset(p string, off int64) error {
+	tmp := p + ".new"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(off, 10)), 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
 }
 
 func readOffset(p string) int64 {
