@@ -8,15 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math/bits"
 	"strconv"
 	"strings"
 
-	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 )
-
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 
 // LeafHash is the RFC 6962 leaf hash of a stored line (without its newline).
 func LeafHash(line []byte) []byte {
@@ -26,53 +24,87 @@ func LeafHash(line []byte) []byte {
 	return h.Sum(make([]byte, 0, 32))
 }
 
-// Tree is the compact Merkle range over every entry line so far: O(log n)
-// hashes, about two SHA-256 per append.
+// Tree is the compact Merkle range over every entry line so far: the roots
+// of the perfect subtrees that make up [0, size), largest first, one per set
+// bit of size (the compact range of RFC 6962 / C2SP tlog). An append costs
+// the leaf hash and on average one interior hash, and allocates nothing.
 type Tree struct {
-	r *compact.Range
-	h hash.Hash // reused for leaf hashes
+	size  uint64
+	nodes [][32]byte
+	h     hash.Hash // reused for leaf hashes
 }
 
 // NewTree returns an empty tree.
-func NewTree() *Tree { return &Tree{r: rangeFactory.NewEmptyRange(0), h: sha256.New()} }
+func NewTree() *Tree { return &Tree{h: sha256.New(), nodes: make([][32]byte, 0, 64)} }
 
 // TreeFrom rebuilds a tree of the given size from its compact range hashes.
 func TreeFrom(size uint64, hashes [][]byte) (*Tree, error) {
-	r, err := rangeFactory.NewRange(0, size, hashes)
-	if err != nil {
-		return nil, fmt.Errorf("merkle range: %w", err)
+	if len(hashes) != bits.OnesCount64(size) {
+		return nil, fmt.Errorf("merkle range: %d hashes for size %d", len(hashes), size)
 	}
-	return &Tree{r: r, h: sha256.New()}, nil
+	t := NewTree()
+	for _, h := range hashes {
+		if len(h) != 32 {
+			return nil, errors.New("merkle range: hash is not 32 bytes")
+		}
+		t.nodes = append(t.nodes, [32]byte(h))
+	}
+	t.size = size
+	return t, nil
 }
 
 var leafPrefix = []byte{0}
 
 // Append adds the line as the next leaf.
 func (t *Tree) Append(line []byte) {
+	var leaf [32]byte
 	t.h.Reset()
 	t.h.Write(leafPrefix)
 	t.h.Write(line)
-	_ = t.r.Append(t.h.Sum(make([]byte, 0, 32)), nil)
+	t.h.Sum(leaf[:0])
+	t.AppendHash(&leaf)
+}
+
+// AppendHash adds a leaf by its leaf hash: every full pair of equal
+// subtrees at the right edge merges into their parent.
+func (t *Tree) AppendHash(leaf *[32]byte) {
+	t.nodes = append(t.nodes, *leaf)
+	for s := t.size; s&1 == 1; s >>= 1 {
+		n := len(t.nodes)
+		t.nodes[n-2] = hashChildren(&t.nodes[n-2], &t.nodes[n-1])
+		t.nodes = t.nodes[:n-1]
+	}
+	t.size++
+}
+
+func hashChildren(l, r *[32]byte) [32]byte {
+	var b [65]byte
+	b[0] = 1
+	copy(b[1:], l[:])
+	copy(b[33:], r[:])
+	return sha256.Sum256(b[:])
 }
 
 // Size is the number of leaves.
-func (t *Tree) Size() uint64 { return t.r.End() }
+func (t *Tree) Size() uint64 { return t.size }
 
 // Root is the RFC 6962 root hash.
 func (t *Tree) Root() []byte {
-	if t.r.End() == 0 {
+	if t.size == 0 {
 		return rfc6962.DefaultHasher.EmptyRoot()
 	}
-	root, _ := t.r.GetRootHash(nil)
-	return root
+	root := t.nodes[len(t.nodes)-1]
+	for i := len(t.nodes) - 2; i >= 0; i-- {
+		root = hashChildren(&t.nodes[i], &root)
+	}
+	return root[:]
 }
 
 // Hashes is the compact range, to persist and resume from.
 func (t *Tree) Hashes() [][]byte {
-	hs := t.r.Hashes()
-	out := make([][]byte, len(hs))
-	for i, h := range hs {
-		out[i] = append([]byte(nil), h...)
+	out := make([][]byte, len(t.nodes))
+	for i := range t.nodes {
+		out[i] = append([]byte(nil), t.nodes[i][:]...)
 	}
 	return out
 }

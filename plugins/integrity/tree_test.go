@@ -1,0 +1,53 @@
+package integrity
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// The tree agrees with the transparency-dev compact range (the reference
+// RFC 6962 implementation) on root and range at every size, and resumes from
+// its range.
+func TestTreeMatchesCompactRange(t *testing.T) {
+	rf := &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	ref := rf.NewEmptyRange(0)
+	tree := NewTree()
+	for i := range 600 {
+		line := []byte(fmt.Sprintf(`{"v":1,"seq":%d}`, i))
+		tree.Append(line)
+		if err := ref.Append(rfc6962.DefaultHasher.HashLeaf(line), nil); err != nil {
+			t.Fatal(err)
+		}
+		want, err := ref.GetRootHash(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(tree.Root(), want) {
+			t.Fatalf("size %d: root differs", i+1)
+		}
+		hs := tree.Hashes()
+		if len(hs) != len(ref.Hashes()) {
+			t.Fatalf("size %d: %d range hashes, want %d", i+1, len(hs), len(ref.Hashes()))
+		}
+		for j := range hs {
+			if !bytes.Equal(hs[j], ref.Hashes()[j]) {
+				t.Fatalf("size %d: range hash %d differs", i+1, j)
+			}
+		}
+		if i%37 == 0 {
+			if tree, err = TreeFrom(tree.Size(), hs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !bytes.Equal(NewTree().Root(), rfc6962.DefaultHasher.EmptyRoot()) {
+		t.Fatal("empty root")
+	}
+	if _, err := TreeFrom(5, [][]byte{make([]byte, 32)}); err == nil {
+		t.Fatal("accepted a range with too few hashes")
+	}
+}
