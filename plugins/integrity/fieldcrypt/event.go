@@ -2,9 +2,10 @@ package fieldcrypt
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/buger/jsonparser"
@@ -74,38 +75,21 @@ func expand(body []byte, pat []string, prefix []string, out *[][]string) {
 func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
 	var stack [8]span
 	spans := stack[:0]
-	add := func(path []string, joined string) {
-		val, typ, end, err := jsonparser.Get(body, path...)
-		if err != nil || typ == jsonparser.NotExist || typ == jsonparser.Null {
-			return
-		}
-		start := end - len(val)
-		if typ == jsonparser.String {
-			if bytes.HasPrefix(val, []byte(Prefix)) {
-				return
-			}
-			start -= 2 // the plaintext is the JSON value itself, quotes included
-		}
-		if joined == "" {
-			joined = strings.Join(path, ".")
-		}
-		spans = append(spans, span{start: start, end: end, path: joined})
-	}
 	for i, pat := range f.patterns {
 		if f.literal[i] {
-			add(pat, f.joined[i])
+			spans = addSpan(spans, body, pat, f.joined[i])
 			continue
 		}
 		var paths [][]string
 		expand(body, pat, nil, &paths)
 		for _, p := range paths {
-			add(p, "")
+			spans = addSpan(spans, body, p, "")
 		}
 	}
 	if len(spans) == 0 {
 		return body, 0, nil
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	grow := 0
 	for i, sp := range spans {
 		if i > 0 && sp.start < spans[i-1].end {
@@ -124,6 +108,26 @@ func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) 
 		prev = sp.end
 	}
 	return append(out, body[prev:]...), len(spans), nil
+}
+
+// addSpan appends the span of the field at path if it is present, not null
+// and not yet encrypted.
+func addSpan(spans []span, body []byte, path []string, joined string) []span {
+	val, typ, end, err := jsonparser.Get(body, path...)
+	if err != nil || typ == jsonparser.NotExist || typ == jsonparser.Null {
+		return spans
+	}
+	start := end - len(val)
+	if typ == jsonparser.String {
+		if bytes.HasPrefix(val, []byte(Prefix)) {
+			return spans
+		}
+		start -= 2 // the plaintext is the JSON value itself, quotes included
+	}
+	if joined == "" {
+		joined = strings.Join(path, ".")
+	}
+	return append(spans, span{start: start, end: end, path: joined})
 }
 
 // encryptNested handles field lists where one field holds another: fields

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Prefix starts every encrypted field value: `$enc:v1.<kid>.<base64url>`,
@@ -39,10 +40,11 @@ func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path str
 	if err != nil {
 		return dst, err
 	}
-	var abuf [128]byte
-	ad := aad(abuf[:0], d.kid, eventID, path)
-	var sbuf [512]byte
-	sealed := d.aead.Seal(sbuf[:0], nil, plain, ad)
+	// The AAD and the sealed payload share one pooled buffer: on the stack
+	// they would escape through the AEAD interface, two allocations a field.
+	bp := scratchPool.Get().(*[]byte)
+	ad := aad((*bp)[:0], d.kid, eventID, path)
+	sealed := d.aead.Seal(ad[len(ad):], nil, plain, ad)
 	dst = append(dst, '"')
 	dst = append(dst, Prefix...)
 	dst = append(dst, version...)
@@ -50,8 +52,18 @@ func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path str
 	dst = append(dst, d.kid...)
 	dst = append(dst, '.')
 	dst = base64.RawURLEncoding.AppendEncode(dst, sealed)
+	if cap(sealed) > cap(ad)-len(ad) {
+		*bp = sealed[:0] // Seal needed a larger array: keep that one
+	} else {
+		*bp = ad[:0]
+	}
+	if cap(*bp) <= 64<<10 { // no huge field pins its buffer
+		scratchPool.Put(bp)
+	}
 	return append(dst, '"'), nil
 }
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // IsEncrypted reports whether a decoded JSON string is an encrypted field.
 func IsEncrypted(s string) bool { return strings.HasPrefix(s, Prefix) }
