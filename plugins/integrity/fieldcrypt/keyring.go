@@ -128,6 +128,9 @@ func OpenKeyring(keyDir string) (*Keyring, error) {
 	kekKey, err := ReadKeyFile(filepath.Join(dir, kekFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			if name := wrappedBy(dir); name != "" {
+				return nil, fmt.Errorf("keyring in %s is wrapped by %s, not by a local kek.key: configure that key (filter encryptor: kms { vault { ... } }; sentinel CLI: --vault-addr and --vault-key)", keyDir, name)
+			}
 			return nil, fmt.Errorf("no keyring in %s (create one with `sentinel keygen --out %s`)", keyDir, keyDir)
 		}
 		return nil, err
@@ -139,8 +142,55 @@ func OpenKeyring(keyDir string) (*Keyring, error) {
 	return OpenKeyringWith(dir, kek)
 }
 
+// OpenKeyringKEK loads keyDir/keyring with a KEK held elsewhere (Vault).
+// A keyring that has a local kek.key was not made for it and is refused
+// rather than half-opened.
+func OpenKeyringKEK(ctx context.Context, keyDir string, kek KEK) (*Keyring, error) {
+	dir := filepath.Join(keyDir, KeyringDir)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("no keyring in %s (create one with `sentinel keygen --out %s` and the --vault-* flags)", keyDir, keyDir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, kekFile)); err == nil {
+		return nil, fmt.Errorf("keyring in %s is wrapped by its local kek.key, not by %s: move it with `sentinel keygen --rewrap --out %s` and the --vault-* flags, or remove the kms block", keyDir, kek.Name(), keyDir)
+	}
+	return openKeyring(ctx, dir, kek)
+}
+
+// wrappedBy is the KEK named by the first key file in dir, if any.
+func wrappedBy(dir string) string {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if kf, err := readKeyFile(filepath.Join(dir, e.Name())); err == nil && kf.KEK != "" {
+			return kf.KEK
+		}
+	}
+	return ""
+}
+
+func readKeyFile(path string) (*keyFile, error) {
+	if !strings.HasSuffix(path, ".json") {
+		return nil, os.ErrNotExist
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var kf keyFile
+	if err := json.Unmarshal(b, &kf); err != nil {
+		return nil, fmt.Errorf("key file %s: %w", filepath.Base(path), err)
+	}
+	return &kf, nil
+}
+
+// dekAAD binds a wrapped DEK to its key id.
+func dekAAD(kid string) []byte { return []byte("sentinel/dek/v1\x00" + kid) }
+
 // OpenKeyringWith loads every DEK file in dir, unwrapping with kek.
 func OpenKeyringWith(dir string, kek KEK) (*Keyring, error) {
+	return openKeyring(context.Background(), dir, kek)
+}
+
+func openKeyring(ctx context.Context, dir string, kek KEK) (*Keyring, error) {
 	kr := &Keyring{dir: dir, kek: kek, keys: map[string]*dek{}, subjects: map[string]string{}, RotateAfter: DefaultRotateAfter}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -150,23 +200,25 @@ func OpenKeyringWith(dir string, kek KEK) (*Keyring, error) {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		kf, err := readKeyFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("open keyring: %w", err)
 		}
-		var kf keyFile
-		if err := json.Unmarshal(b, &kf); err != nil {
-			return nil, fmt.Errorf("open keyring: key file %s: %w", e.Name(), err)
+		// Never try a KEK on a key another one wrapped: the answer would be a
+		// misleading "corrupt key", or a request to the wrong KMS.
+		if kf.KEK != "" && kf.KEK != kek.Name() {
+			return nil, fmt.Errorf("open keyring: key %s was wrapped by %s, but the configured key-encryption key is %s", kf.KID, kf.KEK, kek.Name())
 		}
 		wrapped, err := base64.RawURLEncoding.DecodeString(kf.Wrapped)
 		if err != nil {
 			return nil, fmt.Errorf("open keyring: key file %s: bad wrapped key", e.Name())
 		}
-		key, err := kek.Unwrap(context.Background(), wrapped, []byte("sentinel/dek/v1\x00"+kf.KID))
+		key, err := kek.Unwrap(ctx, wrapped, dekAAD(kf.KID))
 		if err != nil {
 			return nil, fmt.Errorf("open keyring: key %s: %w", kf.KID, err)
 		}
 		a, err := newAEAD(key)
+		clear(key)
 		if err != nil {
 			return nil, err
 		}
@@ -230,7 +282,7 @@ func (kr *Keyring) newKey(subject string) (*dek, error) {
 	} else {
 		key = make([]byte, 32)
 		rand.Read(key)
-		wrapped, err := kr.kek.Wrap(context.Background(), key, []byte("sentinel/dek/v1\x00"+kid))
+		wrapped, err := kr.kek.Wrap(context.Background(), key, dekAAD(kid))
 		if err != nil {
 			return nil, fmt.Errorf("wrap data key: %w", err)
 		}
