@@ -32,7 +32,7 @@ ciphertext moved to another field or event fails to decrypt. Read back with
 	},
 	Config: sdk.Schema{Fields: []sdk.Field{
 		{Name: "keys", Type: sdk.TypeString, Example: `"./keys"`,
-			Description: "Key directory from `sentinel keygen`; data keys live in its keyring/ directory, one file per key, wrapped by keyring/kek.key."},
+			Description: "Key directory from `sentinel keygen`; data keys live in its keyring/ directory, one file per key, wrapped by keyring/kek.key or by the kms block's key."},
 		{Name: "key", Type: sdk.TypeString, Sensitive: true, Example: `env("SENTINEL_ENC_KEY")`,
 			Description: "Instead of keys: one raw 32-byte key, as 64 hex digits (`openssl rand -hex 32`) or base64; data keys are derived from it per key id."},
 		{Name: "fields", Type: sdk.TypeStringList, Required: true, Example: `["arguments.password", "arguments.*", "result"]`,
@@ -41,6 +41,7 @@ ciphertext moved to another field or event fails to decrypt. Read back with
 			Description: "Event field naming the data subject; each subject gets its own data key, so deleting it (operation shred_subject) crypto-shreds only their fields."},
 		{Name: "rotate_after", Type: sdk.TypeInt, Default: fieldcrypt.DefaultRotateAfter, Example: "1073741824",
 			Description: "Encryptions per shared data key before a fresh one is made (a fresh key is also made at each start); far below GCM's 2^32 random-nonce limit."},
+		kmsField,
 	}},
 	New: func() sdk.Plugin { return &Encryptor{} },
 }
@@ -75,6 +76,11 @@ func (e *Encryptor) Configure(ctx context.Context, cfg sdk.Config) error {
 	if e.cfg.Key != "" {
 		raw, _ := fieldcrypt.ParseKey([]byte(e.cfg.Key))
 		e.kr, err = fieldcrypt.NewRawKeyring(raw)
+	} else if e.cfg.KMS != nil {
+		var kek *fieldcrypt.VaultKEK
+		if kek, err = fieldcrypt.NewVaultKEK(e.cfg.KMS.Vault.kekConfig()); err == nil {
+			e.kr, err = fieldcrypt.OpenKeyringKEK(ctx, e.cfg.Keys, kek)
+		}
 	} else {
 		e.kr, err = fieldcrypt.OpenKeyring(e.cfg.Keys)
 	}

@@ -1,0 +1,193 @@
+package encryptor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt"
+	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt/vaulttest"
+	"github.com/sentinel-audit/sentinel/sdk"
+)
+
+// vaultKeys makes a key directory whose keyring is wrapped by the fake
+// Vault's transit key "sentinel", as `sentinel keygen --vault-key` does.
+func vaultKeys(t *testing.T, v *vaulttest.Server) string {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "keys")
+	if _, err := integrity.Keygen(keys, ""); err != nil {
+		t.Fatal(err)
+	}
+	kek, err := fieldcrypt.NewVaultKEK(fieldcrypt.VaultConfig{Address: v.URL, Key: "sentinel", Token: v.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fieldcrypt.RewrapKeyring(context.Background(), keys, kek); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func vaultConfig(keys, addr string) sdk.Config {
+	raw, _ := json.Marshal(map[string]any{
+		"keys": keys, "fields": []string{"arguments.password"}, "subject": "user_id",
+		"kms": map[string]any{"vault": map[string]any{"address": addr, "key": "sentinel", "token_env": "SENTINEL_TEST_VAULT_TOKEN"}},
+	})
+	return sdk.Config{Raw: raw}
+}
+
+func process(t *testing.T, e *Encryptor, bodies ...string) *sdk.Batch {
+	t.Helper()
+	in := &sdk.Batch{}
+	for _, b := range bodies {
+		r, _ := sdk.NewRecord([]byte(b))
+		in.Records = append(in.Records, r)
+	}
+	out, err := e.Process(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Events encrypted by one process decrypt in the next: the data keys it made
+// (one per subject) are stored wrapped by Vault and unwrapped by Vault again.
+func TestVaultKeyringSurvivesARestart(t *testing.T) {
+	v := vaulttest.Start(t)
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	keys := vaultKeys(t, v)
+
+	first := &Encryptor{}
+	if err := first.Configure(context.Background(), vaultConfig(keys, v.URL)); err != nil {
+		t.Fatal(err)
+	}
+	out := process(t, first,
+		`{"event_id":"e1","user_id":"alice","arguments":{"password":"hunter2"}}`,
+		`{"event_id":"e2","user_id":"bob","arguments":{"password":"swordfish"}}`)
+	if out.Len() != 2 || len(out.Rejected) != 0 {
+		t.Fatalf("out %d rejected %v", out.Len(), out.Rejected)
+	}
+	wrapsBefore := v.Calls("encrypt")
+	for _, r := range out.Records {
+		if strings.Contains(string(r.Body), "hunter2") || strings.Contains(string(r.Body), "swordfish") {
+			t.Fatalf("plaintext left: %s", r.Body)
+		}
+	}
+
+	second := &Encryptor{} // a new process: nothing cached
+	if err := second.Configure(context.Background(), vaultConfig(keys, v.URL)); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"hunter2", "swordfish"} {
+		dec, errs := second.kr.DecryptEvent(out.Records[i].Body, []string{"e1", "e2"}[i])
+		if len(errs) > 0 || !strings.Contains(string(dec), want) {
+			t.Fatalf("after restart: %s %v", dec, errs)
+		}
+	}
+	// alice's key is reused after the restart, not made again.
+	process(t, second, `{"event_id":"e3","user_id":"alice","arguments":{"password":"x"}}`)
+	if v.Calls("encrypt") != wrapsBefore {
+		t.Fatalf("a known subject's key was wrapped again (%d wraps)", v.Calls("encrypt")-wrapsBefore)
+	}
+}
+
+func TestVaultRefusalsStopConfigureClearly(t *testing.T) {
+	v := vaulttest.Start(t)
+	keys := vaultKeys(t, v)
+
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", "expired-token")
+	err := (&Encryptor{}).Configure(context.Background(), vaultConfig(keys, v.URL))
+	if err == nil || !strings.Contains(err.Error(), "vault denied transit decrypt on transit/sentinel at "+v.URL+": check the token's policy") {
+		t.Fatalf("wrong token: %v", err)
+	}
+
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	local := filepath.Join(t.TempDir(), "local")
+	if _, err := integrity.Keygen(local, ""); err != nil {
+		t.Fatal(err)
+	}
+	err = (&Encryptor{}).Configure(context.Background(), vaultConfig(local, v.URL))
+	if err == nil || !strings.Contains(err.Error(), "wrapped by its local kek.key, not by vault-transit:transit/sentinel") {
+		t.Fatalf("local keyring with Vault config: %v", err)
+	}
+
+	raw, _ := json.Marshal(map[string]any{"keys": keys, "fields": []string{"a"}})
+	err = (&Encryptor{}).Configure(context.Background(), sdk.Config{Raw: raw})
+	if err == nil || !strings.Contains(err.Error(), "wrapped by vault-transit:transit/sentinel, not by a local kek.key") {
+		t.Fatalf("Vault keyring without kms: %v", err)
+	}
+}
+
+// With Vault down, nothing starts; once running, an event that needs a new
+// data key is rejected, never passed on in plaintext.
+func TestVaultDownLeaksNothing(t *testing.T) {
+	v := vaulttest.Start(t)
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	keys := vaultKeys(t, v)
+
+	e := &Encryptor{}
+	if err := e.Configure(context.Background(), vaultConfig(keys, v.URL)); err != nil {
+		t.Fatal(err)
+	}
+	addr := v.URL
+	v.Close()
+
+	err := (&Encryptor{}).Configure(context.Background(), vaultConfig(keys, addr))
+	if err == nil || !strings.Contains(err.Error(), "vault at "+addr+" unreachable") {
+		t.Fatalf("down at start: %v", err)
+	}
+
+	out := process(t, e, `{"event_id":"e1","user_id":"carol","arguments":{"password":"hunter2"}}`)
+	if out.Len() != 0 || len(out.Rejected) != 1 {
+		t.Fatalf("event for a new subject with Vault down: %d out, %v", out.Len(), out.Rejected)
+	}
+	if r := out.Rejected[0].Reason; strings.Contains(r, "hunter2") || !strings.Contains(r, "unreachable") {
+		t.Fatalf("rejection reason: %s", r)
+	}
+}
+
+func TestVaultConfigValidation(t *testing.T) {
+	ok := map[string]any{"address": "https://vault:8200", "key": "sentinel"}
+	with := func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for k, v := range ok {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	for _, c := range []struct {
+		kms   any
+		raw   bool
+		field string
+	}{
+		{map[string]any{}, false, "kms"},
+		{map[string]any{"vault": with("address", "")}, false, "kms.vault.address"},
+		{map[string]any{"vault": with("address", "vault:8200")}, false, "kms.vault.address"},
+		{map[string]any{"vault": with("key", "")}, false, "kms.vault.key"},
+		{map[string]any{"vault": with("token", "t", "token_file", "f")}, false, "kms.vault.token_file"},
+		{map[string]any{"vault": ok}, true, "kms"},
+	} {
+		cfg := map[string]any{"keys": "k", "fields": []string{"a"}, "kms": c.kms}
+		if c.raw {
+			delete(cfg, "keys")
+			cfg["key"] = "8f1e3c5d7a9b2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e"
+		}
+		raw, _ := json.Marshal(cfg)
+		err := (&Encryptor{}).Validate(sdk.Config{Raw: raw})
+		var fe *sdk.FieldError
+		if err == nil || !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("kms %v: got %v, want an error on %s", c.kms, err, c.field)
+		}
+	}
+	raw, _ := json.Marshal(map[string]any{"keys": "k", "fields": []string{"a"}, "kms": map[string]any{"vault": ok}})
+	if err := (&Encryptor{}).Validate(sdk.Config{Raw: raw}); err != nil {
+		t.Fatalf("valid kms rejected: %v", err)
+	}
+}
