@@ -17,6 +17,7 @@ import (
 func init() {
 	var keys string
 	var decrypt, all bool
+	var vault vaultFlags
 	cmd := &cobra.Command{
 		Use:   "read --keys DIR [--decrypt] PATH",
 		Short: "Print the events of an audit store as JSONL, verifying while reading",
@@ -28,6 +29,8 @@ entry, names it on stderr and exits 1; what it printed before was verified.
 plaintext, for every field whose data key is in DIR/keyring. Fields whose key
 was destroyed (crypto-shredded) or whose ciphertext does not authenticate stay
 encrypted and are counted on stderr; no plaintext ever appears in an error.
+A keyring wrapped by Vault transit (keygen --vault-key) needs the same
+--vault-key and --vault-addr here, and VAULT_TOKEN.
 
 --all also prints the chain's own entries (genesis and epoch seals).`,
 		Example: `  sentinel read --keys ./keys ./data/audit | jq 'select(.event_type == "mcp_tool_execution")'
@@ -40,7 +43,13 @@ encrypted and are counted on stderr; no plaintext ever appears in an error.
 			}
 			var kr *fieldcrypt.Keyring
 			if decrypt {
-				if kr, err = fieldcrypt.OpenKeyring(keys); err != nil {
+				kek, err := vault.kek()
+				if err == nil && kek != nil {
+					kr, err = fieldcrypt.OpenKeyringKEK(cmd.Context(), keys, kek)
+				} else if err == nil {
+					kr, err = fieldcrypt.OpenKeyring(keys)
+				}
+				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("read --decrypt: %w", err)}
 				}
 			}
@@ -82,5 +91,6 @@ encrypted and are counted on stderr; no plaintext ever appears in an error.
 	cmd.Flags().StringVar(&keys, "keys", "", "key directory from 'sentinel keygen'")
 	cmd.Flags().BoolVar(&decrypt, "decrypt", false, "decrypt encrypted fields with DIR/keyring")
 	cmd.Flags().BoolVar(&all, "all", false, "also print genesis and epoch-seal entries")
+	vault.register(cmd.Flags())
 	root.AddCommand(cmd)
 }
