@@ -122,8 +122,7 @@ const macDomain = "sentinel/v1/entry\x00"
 
 // computeMAC is HMAC(key, domain ‖ seq ‖ ep ‖ t ‖ kind ‖ prev ‖ SHA-256(ev)).
 func computeMAC(h *hmacer, out *[32]byte, key *[32]byte, e *Entry, prev *[32]byte) {
-	var buf [len(macDomain) + 8 + 8 + 8 + 1 + 32 + 32]byte
-	b := append(buf[:0], macDomain...)
+	b := append(h.msg[:0], macDomain...)
 	b = binary.BigEndian.AppendUint64(b, e.Seq)
 	b = binary.BigEndian.AppendUint64(b, e.Epoch)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.T))

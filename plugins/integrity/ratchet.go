@@ -42,6 +42,8 @@ type hmacer struct {
 	pad          [64]byte
 	key          [32]byte
 	sum          [32]byte
+	out          [32]byte
+	msg          [128]byte // an entry MAC's message; here, not on the stack, so the digest's Write does not move it to the heap
 }
 
 func newHMACer() *hmacer { return &hmacer{inner: sha256.New(), outer: sha256.New()} }
@@ -71,14 +73,22 @@ func (h *hmacer) finish(out *[32]byte) {
 	h.outer.Reset()
 	h.outer.Write(h.pad[:])
 	h.outer.Write(h.sum[:])
-	h.outer.Sum(out[:0])
+	h.outer.Sum(h.out[:0])
+	*out = h.out
 }
 
-func (h *hmacer) mac(out, key *[32]byte, label string) {
+func (h *hmacer) mac(out, key *[32]byte, label []byte) {
 	h.begin(key)
-	h.inner.Write([]byte(label))
+	h.inner.Write(label)
 	h.finish(out)
 }
+
+// Ratchet labels, as bytes so that writing them allocates nothing.
+var (
+	labelEntry0    = []byte("entry-0")
+	labelEpochNext = []byte("epoch-next")
+	labelEntryNext = []byte("entry-next")
+)
 
 // Ratchet is the position of the key schedule: epoch, entry index within the
 // epoch, the key for that entry and the next epoch's root. It never holds the
@@ -105,15 +115,15 @@ func NewRatchet(seed []byte) (Ratchet, error) {
 }
 
 func (r *Ratchet) enter(h *hmacer, root *[32]byte) {
-	h.mac(&r.EntryKey, root, "entry-0")
-	h.mac(&r.NextEpoch, root, "epoch-next")
+	h.mac(&r.EntryKey, root, labelEntry0)
+	h.mac(&r.NextEpoch, root, labelEpochNext)
 	clear(root[:])
 	r.Pos = 0
 }
 
 // StepEntry moves to the next entry's key and erases the used one.
 func (r *Ratchet) StepEntry(h *hmacer) {
-	h.mac(&r.EntryKey, &r.EntryKey, "entry-next")
+	h.mac(&r.EntryKey, &r.EntryKey, labelEntryNext)
 	r.Pos++
 }
 

@@ -32,6 +32,7 @@ type Tree struct {
 	size  uint64
 	nodes [][32]byte
 	h     hash.Hash // reused for leaf hashes
+	leaf  [32]byte  // the digest's Sum writes here: a local would escape
 }
 
 // NewTree returns an empty tree.
@@ -57,12 +58,11 @@ var leafPrefix = []byte{0}
 
 // Append adds the line as the next leaf.
 func (t *Tree) Append(line []byte) {
-	var leaf [32]byte
 	t.h.Reset()
 	t.h.Write(leafPrefix)
 	t.h.Write(line)
-	t.h.Sum(leaf[:0])
-	t.AppendHash(&leaf)
+	t.h.Sum(t.leaf[:0])
+	t.AppendHash(&t.leaf)
 }
 
 // AppendHash adds a leaf by its leaf hash: every full pair of equal
