@@ -61,21 +61,23 @@ func FusedChains(cfg *config.Config, canFuse func(*config.Component) bool) [][]*
 }
 
 // fuse builds the one component that runs chain in a single process. It
-// takes the first member's inputs, batching and retry settings (the later
-// members' batch settings no longer apply: they get what the one before
-// emits) and the sum of the members' deadlines.
+// takes the first member's inputs and batching (the later members get what
+// the one before emits), the sum of the members' deadlines, and the most
+// patient member's retry settings: a failed batch is retried as a whole,
+// and a member told to wait out an outage (max_attempts = 0) must not have
+// its records dead-lettered because of the company it keeps.
 func fuse(chain []*config.Component) (*config.Component, error) {
 	defs := make([]*sdk.Definition, len(chain))
 	names := make([]string, len(chain))
 	stages := make([]sdk.FusedStage, len(chain))
 	var timeout sdk.Duration
-	maxAttempts := 0
+	retry := chain[0].Retry
 	for i, c := range chain {
 		defs[i], names[i] = c.Def, c.Name
 		stages[i] = sdk.FusedStage{Name: c.Name, DataDir: c.DataDir, Config: c.Config}
 		timeout += c.Timeout
-		if a := c.Retry.MaxAttempts; a > 0 && (maxAttempts == 0 || a < maxAttempts) {
-			maxAttempts = a
+		if morePatient(c.Retry, retry) {
+			retry = c.Retry
 		}
 	}
 	def, err := sdk.Fuse(defs...)
@@ -88,8 +90,22 @@ func fuse(chain []*config.Component) (*config.Component, error) {
 	}
 	fused := *chain[0]
 	fused.Plugin, fused.Name, fused.Def, fused.Config = def.Name, strings.Join(names, sdk.FuseSeparator), def, raw
-	fused.Timeout, fused.Retry.MaxAttempts = timeout, maxAttempts
+	fused.Timeout, fused.Retry = timeout, retry
 	return &fused, nil
+}
+
+// morePatient says whether a gives up later than b: no attempt limit beats
+// any, then more attempts, then a longer elapsed-time limit (0: none).
+func morePatient(a, b config.Retry) bool {
+	switch {
+	case a.MaxAttempts == 0 || b.MaxAttempts == 0:
+		if (a.MaxAttempts == 0) != (b.MaxAttempts == 0) {
+			return a.MaxAttempts == 0
+		}
+	case a.MaxAttempts != b.MaxAttempts:
+		return a.MaxAttempts > b.MaxAttempts
+	}
+	return b.MaxElapsed != 0 && (a.MaxElapsed == 0 || a.MaxElapsed > b.MaxElapsed)
 }
 
 // accountStages credits each fused stage with what it did and writes its

@@ -163,3 +163,42 @@ func TestACrashInAFusedChainRestartsItAndReplaysTheBatch(t *testing.T) {
 		t.Fatal("the panic did not restart the fused process")
 	}
 }
+
+func TestAFusedChainRetriesAsPatientlyAsItsMostPatientMember(t *testing.T) {
+	h := load(t, `
+input "gen" "in" {
+  count = 10
+}
+filter "tag" "a" {
+  inputs = [input.gen.in]
+}
+filter "tag" "b" {
+  inputs = [filter.tag.a]
+  retry {
+    max_attempts = 0
+  }
+}
+filter "tag" "c" {
+  inputs = [filter.tag.b]
+}
+output "collect" "out" {
+  inputs = [filter.tag.c]
+  path   = "OUT"
+}
+`)
+	chains := FusedChains(h.cfg, func(c *config.Component) bool { return c.Kind == sdk.KindFilter })
+	if len(chains) != 1 || len(chains[0]) != 3 {
+		t.Fatalf("chains: %v", chains)
+	}
+	fc, err := fuse(chains[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.Retry.MaxAttempts != 0 || fc.Timeout != chains[0][0].Timeout*3 || fc.Batch != chains[0][0].Batch {
+		t.Fatalf("fused settings: retry %+v timeout %v batch %+v", fc.Retry, fc.Timeout, fc.Batch)
+	}
+	if !morePatient(config.Retry{MaxAttempts: 5, MaxElapsed: 0}, config.Retry{MaxAttempts: 5, MaxElapsed: 60e9}) ||
+		morePatient(config.Retry{MaxAttempts: 3}, config.Retry{MaxAttempts: 5}) {
+		t.Fatal("morePatient ordering")
+	}
+}

@@ -122,8 +122,9 @@ func TestVaultRefusalsStopConfigureClearly(t *testing.T) {
 	}
 }
 
-// With Vault down, nothing starts; once running, an event that needs a new
-// data key is rejected, never passed on in plaintext.
+// With Vault down, nothing starts; once running, a batch with an event that
+// needs a new data key waits for Vault (a retryable error), never passed on
+// or dead-lettered in plaintext.
 func TestVaultDownLeaksNothing(t *testing.T) {
 	v := vaulttest.Start(t)
 	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
@@ -141,12 +142,31 @@ func TestVaultDownLeaksNothing(t *testing.T) {
 		t.Fatalf("down at start: %v", err)
 	}
 
-	out := process(t, e, `{"event_id":"e1","user_id":"carol","arguments":{"password":"hunter2"}}`)
-	if out.Len() != 0 || len(out.Rejected) != 1 {
-		t.Fatalf("event for a new subject with Vault down: %d out, %v", out.Len(), out.Rejected)
+	r, _ := sdk.NewRecord([]byte(`{"event_id":"e1","user_id":"carol","arguments":{"password":"hunter2"}}`))
+	out, err := e.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{r}})
+	var re *sdk.RetryError
+	if out != nil || !errors.As(err, &re) || !strings.Contains(err.Error(), "unreachable") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("event for a new subject with Vault down: %v, %v: want the batch retried later, nothing leaked", out, err)
 	}
-	if r := out.Rejected[0].Reason; strings.Contains(r, "hunter2") || !strings.Contains(r, "unreachable") {
-		t.Fatalf("rejection reason: %s", r)
+}
+
+// A Vault that answers 503 for longer than the request retries (sealed,
+// restarting) holds the batch back until it is back.
+func TestSealedVaultHoldsBatchesUntilItReturns(t *testing.T) {
+	v := vaulttest.Start(t)
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	e := &Encryptor{}
+	if err := e.Configure(context.Background(), vaultConfig(vaultKeys(t, v), v.URL)); err != nil {
+		t.Fatal(err)
+	}
+	v.FailNext(503, 503, 503, 503)
+	r, _ := sdk.NewRecord([]byte(`{"event_id":"e2","user_id":"dave","arguments":{"password":"hunter2"}}`))
+	if _, err := e.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{r}}); !errors.Is(err, fieldcrypt.ErrKEKUnavailable) {
+		t.Fatalf("sealed Vault: %v, want a retryable unavailable error", err)
+	}
+	out := process(t, e, `{"event_id":"e2","user_id":"dave","arguments":{"password":"hunter2"}}`)
+	if out.Len() != 1 || strings.Contains(string(out.Records[0].Body), "hunter2") {
+		t.Fatalf("after Vault returned: %d records, %s", out.Len(), out.Records[0].Body)
 	}
 }
 
