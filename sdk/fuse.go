@@ -2,9 +2,11 @@ package sdk
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 )
@@ -58,14 +60,36 @@ func Fuse(defs ...*Definition) (*Definition, error) {
 			}
 			return f
 		},
+		fusedFrom: defs,
 	}, nil
 }
+
+// FusedFrom returns the filters a Fuse definition runs, nil for any other.
+func (d *Definition) FusedFrom() []*Definition { return d.fusedFrom }
 
 type fused struct {
 	defs   []*Definition
 	stages []Plugin
 	labels []string // "classifier cls", for errors
+	// failed holds batches a later stage failed on, so that the host's
+	// retry resumes at that stage: the stages before it have done their
+	// part (a tokenizer's counters, a detector's alerts) and must not see
+	// the records twice, just as when each ran in its own process.
+	failed []failedBatch
 }
+
+// failedBatch is where a batch stopped: the stage that failed, its request,
+// and what the stages before it reported.
+type failedBatch struct {
+	key   uint64
+	stage int
+	req   []*Record
+	out   *Batch
+}
+
+// keepFailed bounds the failed batches remembered: the host retries a
+// failed batch before the ones it sent after it.
+const keepFailed = 16
 
 func (f *fused) stageConfigs(cfg Config) ([]Config, error) {
 	var st []FusedStage
@@ -123,12 +147,20 @@ func (f *fused) Configure(ctx context.Context, cfg Config) error {
 // nothing on: an empty batch is how the idle tick and the Final batch reach
 // the stages that act on time or at the end (the signer's checkpoints).
 func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
-	out := &Batch{Stages: make([]StageStats, len(f.stages))}
-	req := in
-	for i, p := range f.stages {
+	key := batchKey(in.Records)
+	out, req, first := &Batch{Stages: make([]StageStats, len(f.stages))}, in, 0
+	if fb, ok := f.resume(key); ok {
+		out, first = fb.out, fb.stage
+		req = &Batch{Seq: in.Seq, Records: fb.req, Final: in.Final}
+	}
+	for i := first; i < len(f.stages); i++ {
+		p := f.stages[i]
 		start := time.Now()
 		res, err := p.Process(ctx, req)
 		if err != nil {
+			if i > 0 {
+				f.remember(failedBatch{key: key, stage: i, req: req.Records, out: out})
+			}
 			return nil, fmt.Errorf("%s: %w", f.label(i), err)
 		}
 		if res == nil {
@@ -150,6 +182,39 @@ func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
 	}
 	out.Records = req.Records
 	return out, nil
+}
+
+// resume takes the failed batch with key, if there is one.
+func (f *fused) resume(key uint64) (failedBatch, bool) {
+	for i, fb := range f.failed {
+		if fb.key == key {
+			f.failed = append(f.failed[:i], f.failed[i+1:]...)
+			return fb, true
+		}
+	}
+	return failedBatch{}, false
+}
+
+func (f *fused) remember(fb failedBatch) {
+	if len(f.failed) == keepFailed {
+		f.failed = f.failed[1:]
+	}
+	f.failed = append(f.failed, fb)
+}
+
+// batchKey identifies a batch by its records' ids and sizes: the host
+// retries a batch with the same records under a new sequence number.
+func batchKey(recs []*Record) uint64 {
+	h := fnv.New64a()
+	var n [8]byte
+	for _, r := range recs {
+		h.Write([]byte(r.ID))
+		binary.LittleEndian.PutUint64(n[:], uint64(len(r.Body)))
+		h.Write(n[:])
+	}
+	binary.LittleEndian.PutUint64(n[:], uint64(len(recs)))
+	h.Write(n[:])
+	return h.Sum64()
 }
 
 func (f *fused) label(i int) string {

@@ -15,17 +15,19 @@ import (
 // stepFilter tags records with its name, rejects the ids it is told to,
 // remembers what it was sent, and can fail.
 type stepFilter struct {
-	name    string
-	reject  map[string]bool
-	fail    error
-	seen    *[]string
-	dataDir string
+	name     string
+	reject   map[string]bool
+	fail     error
+	failOnce bool
+	seen     *[]string
+	dataDir  string
 }
 
 func (s *stepFilter) Configure(_ context.Context, cfg sdk.Config) error {
 	var c struct {
-		Reject []string `json:"reject"`
-		Fail   string   `json:"fail"`
+		Reject   []string `json:"reject"`
+		Fail     string   `json:"fail"`
+		FailOnce bool     `json:"fail_once"`
 	}
 	if err := cfg.Decode(&c); err != nil {
 		return err
@@ -37,6 +39,7 @@ func (s *stepFilter) Configure(_ context.Context, cfg sdk.Config) error {
 	if c.Fail != "" {
 		s.fail = sdk.Retryable(errors.New(c.Fail))
 	}
+	s.failOnce = c.FailOnce
 	return nil
 }
 
@@ -44,6 +47,10 @@ func (s *stepFilter) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, erro
 	*s.seen = append(*s.seen, s.name+":"+s.dataDir+":"+map[bool]string{true: "final", false: "batch"}[in.Final])
 	if s.fail != nil {
 		return nil, s.fail
+	}
+	if s.failOnce {
+		s.failOnce = false
+		return nil, sdk.Retryable(errors.New("not yet"))
 	}
 	out := &sdk.Batch{}
 	for i, r := range in.Records {
@@ -65,6 +72,7 @@ func stepDef(name string, tick time.Duration, seen *[]string) *sdk.Definition {
 		Config: sdk.Schema{Fields: []sdk.Field{
 			{Name: "reject", Type: sdk.TypeStringList, Description: "ids to reject"},
 			{Name: "fail", Type: sdk.TypeString, Description: "fail every batch with this error"},
+			{Name: "fail_once", Type: sdk.TypeBool, Description: "fail the first batch, retryably"},
 		}},
 		New: func() sdk.Plugin { return &stepFilter{seen: seen} }}
 }
@@ -147,5 +155,55 @@ func TestAFusedStageErrorNamesTheStageAndKeepsItsKind(t *testing.T) {
 	}
 	if _, err := sdk.Fuse(stepDef("a", 0, &seen)); err == nil {
 		t.Fatal("fusing one filter must be refused")
+	}
+}
+
+// A retry of a batch a later stage failed resumes at that stage: the stages
+// before it do not see the records twice, as when each had its own process.
+func TestARetriedBatchResumesAtTheStageThatFailed(t *testing.T) {
+	var seen []string
+	def, _ := sdk.Fuse(stepDef("a", 0, &seen), stepDef("b", 0, &seen), stepDef("c", 0, &seen))
+	conn := sdktest.Local(t, def)
+	raw := fusedConfig(t, sdk.FusedStage{Name: "x", Config: json.RawMessage(`{"reject":["r1"]}`)},
+		sdk.FusedStage{Name: "y", Config: json.RawMessage(`{}`)},
+		sdk.FusedStage{Name: "z", Config: json.RawMessage(`{"fail_once":true}`)})
+	if err := conn.Configure(context.Background(), def.Name, "", raw, false); err != nil {
+		t.Fatal(err)
+	}
+	batch := func() *sdk.Batch {
+		recs := sdktest.Records(3)
+		for i, id := range []string{"r0", "r1", "r2"} {
+			recs[i].ID = id
+		}
+		return &sdk.Batch{Records: recs}
+	}
+	if _, err := sdktest.Process(t, conn, sdk.KindFilter, batch()); err == nil {
+		t.Fatal("the third stage should have failed the first attempt")
+	}
+	out, err := sdktest.Process(t, conn, sdk.KindFilter, batch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "x::batch y::batch z::batch z::batch" {
+		t.Fatalf("stages saw %v: the retry must start at the stage that failed", seen)
+	}
+	if len(out.Records) != 2 || out.Records[0].Attributes["path"] != "/x/y/z" || len(out.Rejected) != 1 || out.Rejected[0].Index != 1 ||
+		out.Stages[0].In != 3 || out.Stages[0].Rejected != 1 {
+		t.Fatalf("the resumed answer must carry the earlier stages' work: %+v %+v %+v", out.Records, out.Rejected, out.Stages)
+	}
+	// A different batch starts from the first stage.
+	seen = nil
+	if _, err := sdktest.Process(t, conn, sdk.KindFilter, &sdk.Batch{Records: sdktest.Records(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 {
+		t.Fatalf("a new batch went through %v", seen)
+	}
+}
+
+func TestPluginNamesCannotLookFused(t *testing.T) {
+	def := &sdk.Definition{Name: "a+b", Kind: sdk.KindFilter, New: func() sdk.Plugin { return nil }}
+	if err := def.Check(); err == nil {
+		t.Fatal("a plugin named a+b would be taken for two fused filters")
 	}
 }

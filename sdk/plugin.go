@@ -94,6 +94,8 @@ type Definition struct {
 	Tick Duration `json:"tick,omitempty"`
 	// New returns a fresh, unconfigured instance.
 	New func() Plugin `json:"-"`
+
+	fusedFrom []*Definition // set by Fuse
 }
 
 // Operation documents one Invoke operation.
@@ -104,8 +106,16 @@ type Operation struct {
 
 // Check reports a Definition that cannot work, so mistakes fail at start-up.
 func (d *Definition) Check() error {
+	if d.fusedFrom != nil {
+		for _, m := range d.fusedFrom {
+			if err := m.Check(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	switch {
-	case d.Name == "" || strings.ContainsAny(d.Name, " ./\\"):
+	case d.Name == "" || strings.ContainsAny(d.Name, " ./\\"+FuseSeparator):
 		return fmt.Errorf("plugin definition: bad name %q", d.Name)
 	case d.Kind != KindInput && d.Kind != KindFilter && d.Kind != KindOutput:
 		return fmt.Errorf("plugin %s: bad kind %q", d.Name, d.Kind)

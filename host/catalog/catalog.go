@@ -240,8 +240,8 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 
 // Start launches the component's plugin in its own process.
 func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config.Config) (*Process, error) {
-	if names := strings.Split(comp.Plugin, sdk.FuseSeparator); len(names) > 1 {
-		return c.startFused(ctx, comp, names, cfg)
+	if comp.Def != nil && comp.Def.FusedFrom() != nil {
+		return c.startFused(ctx, comp, strings.Split(comp.Plugin, sdk.FuseSeparator), cfg)
 	}
 	path, pin := c.externalPath(comp.Plugin, cfg)
 	var cmd *exec.Cmd

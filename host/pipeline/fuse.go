@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 
@@ -108,36 +109,40 @@ func morePatient(a, b config.Retry) bool {
 	return b.MaxElapsed != 0 && (a.MaxElapsed == 0 || a.MaxElapsed > b.MaxElapsed)
 }
 
-// accountStages credits each fused stage with what it did and writes its
-// rejections to its own dead-letter file. It returns the first stage's
-// rejected request indices, and false when a later stage's rejections could
-// not be written: those records exist only in this answer, so the batch must
-// be retried rather than acknowledged.
-func (w *worker) accountStages(env *envelope, out *sdk.Batch) (map[int]bool, bool) {
+// accountStages writes each fused stage's rejections to its own dead-letter
+// file, then credits each stage with what it did. It returns false only when
+// the pipeline stops before the dead letters could be written.
+func (w *worker) accountStages(ctx context.Context, env *envelope, out *sdk.Batch) bool {
 	if len(out.Stages) != len(w.stages) {
 		w.p.logger.Error("fused filter answered without its stages' counts", "component", w.comp.ID())
-		return w.deadLetterRejected(env, out.Rejected), true
+		_, ok := w.deadLetterRejected(ctx, env, out.Rejected)
+		return ok
 	}
 	rejected := out.Rejected
-	var first map[int]bool
-	ok := true
 	for i, st := range out.Stages {
-		s := w.stages[i]
 		mine := rejected[:min(st.Rejected, len(rejected))]
 		rejected = rejected[len(mine):]
 		if i == 0 {
-			first = w.deadLetterRejected(env, mine)
-		} else {
-			s.stats.In.Add(int64(st.In))
-			if len(mine) > 0 {
-				entries := make([]deadLetter, len(mine))
-				for j, rj := range mine {
-					entries[j] = deadLetter{Reason: rj.Reason, Record: rj.Data}
-				}
-				if err := w.p.deadLetter(s.comp.ID(), s.stats, entries); err != nil {
-					ok = false
-				}
+			if _, ok := w.deadLetterRejected(ctx, env, mine); !ok {
+				return false
 			}
+			continue
+		}
+		entries := make([]deadLetter, len(mine))
+		for j, rj := range mine {
+			entries[j] = deadLetter{Reason: rj.Reason, Record: rj.Data}
+			if r, err := sdk.NewRecord(rj.Data); err == nil {
+				entries[j].EventID = r.ID
+			}
+		}
+		if !w.deadLetterUntilWritten(ctx, w.stages[i].comp.ID(), w.stages[i].stats, entries) {
+			return false
+		}
+	}
+	for i, st := range out.Stages {
+		s := w.stages[i]
+		if i > 0 {
+			s.stats.In.Add(int64(st.In))
 		}
 		s.stats.Out.Add(int64(st.Out))
 		if dropped := st.In - st.Rejected - st.Out; dropped > 0 {
@@ -145,7 +150,7 @@ func (w *worker) accountStages(env *envelope, out *sdk.Batch) (map[int]bool, boo
 		}
 		s.latency.Observe(st.Duration.Seconds())
 	}
-	return first, ok
+	return true
 }
 
 // lastID is the component whose consumers this worker feeds: the last stage

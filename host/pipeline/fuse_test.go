@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sentinel-audit/sentinel/host/config"
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -155,12 +158,54 @@ func TestACrashInAFusedChainRestartsItAndReplaysTheBatch(t *testing.T) {
 	h := load(t, strings.Replace(cfg, `reject_every = 5`, `panic_once_at = "ev-001000"`, 1))
 	p := h.run(true)
 	requireAll(t, ids(h.lines("out")), 2000, nil)
-	var restarts int64
 	for _, s := range p.Stats() {
-		restarts += s.Restarts
+		if s.Component == "filter.tag.first" || s.Component == "filter.tag.second" {
+			if s.FusedInto == "" || s.Restarts == 0 {
+				t.Fatalf("%s: fused into %q, %d restarts: the panic must restart the shared process and count on every member", s.Component, s.FusedInto, s.Restarts)
+			}
+		}
 	}
-	if restarts == 0 {
-		t.Fatal("the panic did not restart the fused process")
+}
+
+// A later stage's rejections that cannot be written are not lost, and the
+// batch is not run again (which would re-sign or double-count it): the
+// answer waits until the dead-letter file can be written.
+func TestAFusedStagesDeadLettersWaitOutAnUnwritableFile(t *testing.T) {
+	h := load(t, fusedPipeline)
+	blocker := filepath.Join(h.cfg.DataDir, "deadletter", "filter.tag.second.jsonl")
+	if err := os.MkdirAll(blocker, 0o755); err != nil { // a directory where the file should be
+		t.Fatal(err)
+	}
+	p, err := Start(context.Background(), h.cfg, CatalogLauncher{Catalog: h.cat, Config: h.cfg}, Options{PollWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-p.Done():
+		t.Fatal("the pipeline finished although a stage's dead letters could not be written")
+	default:
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pipeline did not finish once the dead-letter file could be written")
+	}
+	stats := map[string]StatsSnapshot{}
+	for _, s := range p.Stats() {
+		stats[s.Component] = s
+	}
+	if f, s := stats["filter.tag.first"], stats["filter.tag.second"]; f.Out != 1715 || s.In != 1715 || s.DeadLettered != 343 || s.Out != 1372 {
+		t.Fatalf("counters after the wait: first %+v second %+v", f, s)
+	}
+	if n := len(h.lines("data/deadletter/filter.tag.second.jsonl")); n != 343 {
+		t.Fatalf("%d dead letters, want 343", n)
+	}
+	if n := len(ids(h.lines("out"))); n != 1372 {
+		t.Fatalf("delivered %d, want 1372", n)
 	}
 }
 

@@ -100,13 +100,18 @@ func Start(ctx context.Context, cfg *config.Config, l Launcher, opts Options) (*
 			comp = fc
 		}
 		sup := newSupervised(comp, l, p.logger, st)
+		for _, s := range stages[min(1, len(stages)):] {
+			sup.restartStats = append(sup.restartStats, s.stats)
+		}
 		sups = append(sups, sup)
 		if comp.Kind == sdk.KindInput {
 			p.inputs = append(p.inputs, &inputNode{p: p, comp: comp, sup: sup, stats: st, ackSignal: make(chan struct{}, 1), done: make(chan struct{})})
 			continue
 		}
-		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{}),
-			latency: p.metrics.observer(comp.ID()), stages: stages}
+		w := &worker{p: p, comp: comp, sup: sup, stats: st, inbox: make(chan *envelope, 8), done: make(chan struct{}), stages: stages}
+		if stages == nil { // fused stages observe their own latency
+			w.latency = p.metrics.observer(comp.ID())
+		}
 		w.source = w.inbox
 		w.upstreams.Store(int32(len(comp.Inputs)))
 		if comp.Kind == sdk.KindOutput && comp.Buffer.Type == "disk" {

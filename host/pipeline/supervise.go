@@ -51,10 +51,13 @@ type supervised struct {
 
 	failures int
 	started  time.Time
+	// restartStats count the restarts: the component's, or every filter's
+	// that shares the process.
+	restartStats []*Stats
 }
 
 func newSupervised(comp *config.Component, l Launcher, logger hclog.Logger, stats *Stats) *supervised {
-	return &supervised{comp: comp, launcher: l, logger: logger, stats: stats, events: make(chan streamEvent, 256)}
+	return &supervised{comp: comp, launcher: l, logger: logger, stats: stats, events: make(chan streamEvent, 256), restartStats: []*Stats{stats}}
 }
 
 // start launches, configures and opens the stream.
@@ -138,7 +141,9 @@ func (s *supervised) restart(ctx context.Context, why error) error {
 	}
 	for {
 		s.failures++
-		s.stats.Restarts.Add(1)
+		for _, st := range s.restartStats {
+			st.Restarts.Add(1)
+		}
 		wait := backoff(100*time.Millisecond, 5*time.Second, s.failures)
 		s.logger.Warn("restarting plugin", "component", s.comp.ID(), "reason", why, "in", wait)
 		select {

@@ -184,7 +184,12 @@ func (w *worker) sendEnv(env *envelope, now time.Time) {
 	}
 	w.inflight = append(w.inflight, &inflightBatch{seq: w.nextSeq, env: env, sent: now})
 	w.lastSend = now
-	w.stats.Batches.Add(1)
+	if w.stages == nil {
+		w.stats.Batches.Add(1)
+	}
+	for _, s := range w.stages { // each stage sees every batch
+		s.stats.Batches.Add(1)
+	}
 	w.sup.send(&sdk.Frame{Kind: sdk.FrameProcess, Seq: w.nextSeq, Batch: &sdk.Batch{Records: env.records, Final: env.final}})
 }
 
@@ -230,16 +235,16 @@ func (w *worker) result(ctx context.Context, env *envelope, out *sdk.Batch, err 
 		out = &sdk.Batch{}
 	}
 	if err == nil && w.stages != nil {
-		rejected, ok := w.accountStages(env, out)
-		if !ok {
-			w.retry(without(env, rejected), errors.New("dead letters of a fused stage could not be written"), 0)
-			return
+		if w.accountStages(ctx, env, out) {
+			w.forward(ctx, env, out.Records)
+			release(env)
 		}
-		w.forward(ctx, env, out.Records)
-		release(env)
 		return
 	}
-	rejected := w.deadLetterRejected(env, out.Rejected)
+	rejected, written := w.deadLetterRejected(ctx, env, out.Rejected)
+	if !written {
+		return // stopping: never acknowledged, so inputs replay it
+	}
 	var re *sdk.RetryError
 	var pe *sdk.PanicError
 	switch {
@@ -327,9 +332,12 @@ func (w *worker) fail(env *envelope, err error) {
 	release(env)
 }
 
-func (w *worker) deadLetterRejected(env *envelope, rejected []sdk.Rejection) map[int]bool {
+// deadLetterRejected writes the records of env a plugin rejected to the
+// dead-letter file and returns their indices. It returns false only when
+// the pipeline stops before they could be written.
+func (w *worker) deadLetterRejected(ctx context.Context, env *envelope, rejected []sdk.Rejection) (map[int]bool, bool) {
 	if len(rejected) == 0 {
-		return nil
+		return nil, true
 	}
 	set := make(map[int]bool, len(rejected))
 	entries := make([]deadLetter, 0, len(rejected))
@@ -341,10 +349,24 @@ func (w *worker) deadLetterRejected(env *envelope, rejected []sdk.Rejection) map
 		r := env.records[rj.Index]
 		entries = append(entries, deadLetter{Reason: rj.Reason, EventID: r.ID, Record: r.Body})
 	}
-	if err := w.p.deadLetter(w.label(), w.stats, entries); err != nil {
-		return nil // not written anywhere: keep them with the batch (a retry may duplicate the rest)
+	return set, w.deadLetterUntilWritten(ctx, w.label(), w.stats, entries)
+}
+
+// deadLetterUntilWritten writes entries, waiting out a failing disk: a
+// rejected record exists nowhere else once its batch is answered, so the
+// answer is held (and with it this worker, which back-pressures its
+// upstreams) until the records are written, or the pipeline stops.
+func (w *worker) deadLetterUntilWritten(ctx context.Context, component string, st *Stats, entries []deadLetter) bool {
+	wait := 100 * time.Millisecond
+	for w.p.deadLetter(component, st, entries) != nil {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
-	return set
+	return true
 }
 
 // forward hands a filter's output to every downstream component.
