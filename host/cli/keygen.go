@@ -63,14 +63,13 @@ configured (chain.seed, encryptor key).`,
 				fmt.Fprintf(cmd.OutOrStdout(), "rewrapped %d data keys in %s with %s\n", n, out, kek.Name())
 				return nil
 			}
-			pub, err := integrity.Keygen(out, origin)
+			var wrap fieldcrypt.KEK
+			if kek != nil {
+				wrap = kek
+			}
+			pub, err := integrity.KeygenKEK(cmd.Context(), out, origin, wrap)
 			if err != nil {
 				return &exitError{code: 2, err: err}
-			}
-			if kek != nil {
-				if _, err := fieldcrypt.RewrapKeyring(cmd.Context(), out, kek); err != nil {
-					return &exitError{code: 1, err: fmt.Errorf("keygen: keys written to %s, but the keyring is still wrapped by keyring/kek.key: %w; fix that and run keygen --rewrap", out, err)}
-				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote keys to %s\npublic key: %s\n", out, pub)
 			return nil

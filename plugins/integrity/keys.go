@@ -1,6 +1,7 @@
 package integrity
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -28,6 +29,13 @@ const DefaultOrigin = "sentinel.local/audit"
 // encryption keyring. It refuses to overwrite existing keys. It returns the
 // public verifier key.
 func Keygen(dir, origin string) (string, error) {
+	return KeygenKEK(context.Background(), dir, origin, nil)
+}
+
+// KeygenKEK is Keygen with the keyring's data keys wrapped by kek (a KMS)
+// instead of a local kek.key. The keyring is made first, so that a KMS that
+// refuses leaves no half-made key directory behind.
+func KeygenKEK(ctx context.Context, dir, origin string, kek fieldcrypt.KEK) (string, error) {
 	if origin == "" {
 		origin = DefaultOrigin
 	}
@@ -42,6 +50,10 @@ func Keygen(dir, origin string) (string, error) {
 			return "", fmt.Errorf("keygen: %s already exists; refusing to overwrite keys", filepath.Join(dir, f))
 		}
 	}
+	if err := fieldcrypt.CreateKeyringKEK(ctx, dir, kek); err != nil {
+		os.RemoveAll(filepath.Join(dir, fieldcrypt.KeyringDir))
+		return "", err
+	}
 	seed := make([]byte, 32)
 	rand.Read(seed)
 	if err := fieldcrypt.WriteSecretFile(filepath.Join(dir, SeedFile), []byte(hex.EncodeToString(seed)+"\n")); err != nil {
@@ -55,9 +67,6 @@ func Keygen(dir, origin string) (string, error) {
 		return "", err
 	}
 	if err := fieldcrypt.WriteFileAtomic(filepath.Join(dir, SigningPubFile), []byte(vkey+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	if err := fieldcrypt.CreateKeyring(dir); err != nil {
 		return "", err
 	}
 	return vkey, nil

@@ -105,16 +105,30 @@ var ErrUnknownKey = errors.New("unknown or destroyed key")
 // CreateKeyring makes a fresh keyring directory under keyDir with a local KEK
 // and one shared data key.
 func CreateKeyring(keyDir string) error {
+	return CreateKeyringKEK(context.Background(), keyDir, nil)
+}
+
+// CreateKeyringKEK makes a fresh keyring whose data keys kek wraps (a local
+// kek.key when nil): with a KMS, no local key-encryption key ever touches
+// the disk.
+func CreateKeyringKEK(ctx context.Context, keyDir string, kek KEK) error {
 	dir := filepath.Join(keyDir, KeyringDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create keyring: %w", err)
 	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	if err := WriteSecretFile(filepath.Join(dir, kekFile), []byte(hex.EncodeToString(kek)+"\n")); err != nil {
-		return err
+	if kek == nil {
+		key := make([]byte, 32)
+		rand.Read(key)
+		if err := WriteSecretFile(filepath.Join(dir, kekFile), []byte(hex.EncodeToString(key)+"\n")); err != nil {
+			return err
+		}
+		local, err := NewLocalKEK(key)
+		if err != nil {
+			return err
+		}
+		kek = local
 	}
-	kr, err := OpenKeyring(keyDir)
+	kr, err := openKeyring(ctx, dir, kek)
 	if err != nil {
 		return err
 	}
