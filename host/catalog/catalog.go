@@ -27,7 +27,8 @@ import (
 
 // BaseEnv is what every plugin sees of the host's environment; anything else,
 // secrets above all, reaches a plugin only through `plugin "x" { env = [...] }`.
-var BaseEnv = []string{"PATH", "HOME", "USER", "TMPDIR", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+var BaseEnv = []string{"PATH", "HOME", "USER", "TMPDIR", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR",
+	"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"}
 
 // Catalog is the set of plugins a host can run.
 type Catalog struct {

@@ -56,6 +56,7 @@ func environ(t *testing.T, cat *catalog.Catalog, cfg *config.Config) string {
 
 func TestPluginsSeeOnlyAllowListedEnvironment(t *testing.T) {
 	t.Setenv("SENTINEL_TEST_SECRET", "hunter2")
+	t.Setenv("GOMEMLIMIT", "96MiB")
 	cat, err := catalog.New([]*sdk.Definition{envDumpDef}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +66,8 @@ func TestPluginsSeeOnlyAllowListedEnvironment(t *testing.T) {
 	if strings.Contains(env, "hunter2") {
 		t.Fatal("a secret in the host's environment reached a plugin that was not allowed it")
 	}
-	if !strings.Contains(env, "PATH=") {
-		t.Fatal("the base environment (PATH) is missing")
+	if !strings.Contains(env, "PATH=") || !strings.Contains(env, "GOMEMLIMIT=96MiB") {
+		t.Fatal("the base environment (PATH, the Go runtime's settings) is missing")
 	}
 	cfg.Plugins["envdump"] = &config.PluginPin{Name: "envdump", Env: []string{"SENTINEL_TEST_SECRET"}}
 	if env := environ(t, cat, cfg); !strings.Contains(env, "SENTINEL_TEST_SECRET=hunter2") {
