@@ -124,16 +124,14 @@ func (f *fused) Validate(cfg Config) error {
 }
 
 func (f *fused) Configure(ctx context.Context, cfg Config) error {
+	if err := f.Validate(cfg); err != nil {
+		return err
+	}
 	cfgs, err := f.stageConfigs(cfg)
 	if err != nil {
 		return err
 	}
 	for i, p := range f.stages {
-		if v, ok := p.(Validator); ok {
-			if err := v.Validate(cfgs[i]); err != nil {
-				return fmt.Errorf("%s: %w", f.labels[i], err)
-			}
-		}
 		if c, ok := p.(Configurer); ok {
 			if err := c.Configure(ctx, cfgs[i]); err != nil {
 				return fmt.Errorf("%s: %w", f.labels[i], err)

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,18 +22,8 @@ func TestFullDiskBackPressuresAndLosesNothing(t *testing.T) {
 	}
 	dir := t.TempDir()
 	disk := filepath.Join(dir, "disk")
-	if err := os.MkdirAll(disk, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=4m"); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(disk, syscall.MNT_DETACH) })
-
-	sentinel := filepath.Join(dir, "sentinel")
-	if out, err := exec.Command("go", "build", "-o", sentinel, "github.com/sentinel-audit/sentinel/host/cmd/sentinel").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	mountTmpfs(t, disk, "4m")
+	sentinel := build(t, dir, "host/cmd/sentinel")[0]
 	const events = 6000 // ~3 MB of store, more than the disk has once filled
 	var in bytes.Buffer
 	for i := 0; i < events; i++ {

@@ -35,21 +35,9 @@ func TestTapFullSpoolDiskNeverBlocksNorLoses(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "wrap")
 	spool := filepath.Join(data, "spool")
-	if err := os.MkdirAll(spool, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", spool, "tmpfs", 0, "size=2m"); err != nil {
-		t.Skipf("cannot mount a tmpfs to fill (needs root): %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(spool, syscall.MNT_DETACH) })
-
-	sentinel := filepath.Join(dir, "sentinel")
-	server := filepath.Join(dir, "crm-server")
-	for bin, pkg := range map[string]string{sentinel: "host/cmd/sentinel", server: "examples/mcp/server"} {
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/sentinel-audit/sentinel/"+pkg).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	mountTmpfs(t, spool, "2m")
+	bins := build(t, dir, "host/cmd/sentinel", "examples/mcp/server")
+	sentinel, server := bins[0], bins[1]
 	// Each read_file event carries ~3 KB of result: 400 of them are more
 	// than the spool disk has left.
 	const calls = 400

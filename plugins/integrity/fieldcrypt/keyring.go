@@ -181,6 +181,19 @@ func wrappedBy(dir string) string {
 	return ""
 }
 
+// unwrap returns the data key of kf, unwrapped by kek; name is the file's.
+func (kf *keyFile) unwrap(ctx context.Context, kek KEK, name string) ([]byte, error) {
+	wrapped, err := base64.RawURLEncoding.DecodeString(kf.Wrapped)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: bad wrapped key", name)
+	}
+	key, err := kek.Unwrap(ctx, wrapped, dekAAD(kf.KID))
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", kf.KID, err)
+	}
+	return key, nil
+}
+
 func readKeyFile(path string) (*keyFile, error) {
 	if !strings.HasSuffix(path, ".json") {
 		return nil, os.ErrNotExist
@@ -223,13 +236,9 @@ func openKeyring(ctx context.Context, dir string, kek KEK) (*Keyring, error) {
 		if kf.KEK != "" && kf.KEK != kek.Name() {
 			return nil, fmt.Errorf("open keyring: key %s was wrapped by %s, but the configured key-encryption key is %s", kf.KID, kf.KEK, kek.Name())
 		}
-		wrapped, err := base64.RawURLEncoding.DecodeString(kf.Wrapped)
+		key, err := kf.unwrap(ctx, kek, e.Name())
 		if err != nil {
-			return nil, fmt.Errorf("open keyring: key file %s: bad wrapped key", e.Name())
-		}
-		key, err := kek.Unwrap(ctx, wrapped, dekAAD(kf.KID))
-		if err != nil {
-			return nil, fmt.Errorf("open keyring: key %s: %w", kf.KID, err)
+			return nil, fmt.Errorf("open keyring: %w", err)
 		}
 		a, err := newAEAD(key)
 		clear(key)

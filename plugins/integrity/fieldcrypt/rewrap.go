@@ -52,13 +52,9 @@ func RewrapKeyring(ctx context.Context, keyDir string, to KEK) (int, error) {
 			}
 			from = local
 		}
-		wrapped, err := base64.RawURLEncoding.DecodeString(kf.Wrapped)
+		key, err := kf.unwrap(ctx, from, e.Name())
 		if err != nil {
-			return n, fmt.Errorf("rewrap: key file %s: bad wrapped key", e.Name())
-		}
-		key, err := from.Unwrap(ctx, wrapped, dekAAD(kf.KID))
-		if err != nil {
-			return n, fmt.Errorf("rewrap: key %s: %w", kf.KID, err)
+			return n, fmt.Errorf("rewrap: %w", err)
 		}
 		rewrapped, err := to.Wrap(ctx, key, dekAAD(kf.KID))
 		clear(key)
