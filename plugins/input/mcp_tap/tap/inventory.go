@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +36,32 @@ type ToolChange struct {
 	OldHash string
 	NewHash string
 	Count   int // for baseline: tools recorded
+	// Definitions are the tool definitions the change is about (the new one
+	// of an added or changed tool, every tool of a baseline), each cut to
+	// maxDefinitionBytes: what a poisoning detector downstream must read,
+	// since a hash alone cannot show hidden instructions.
+	Definitions []json.RawMessage
+}
+
+// maxDefinitionBytes bounds one tool definition carried in an event. A
+// longer one keeps its name and the start of its description.
+const maxDefinitionBytes = 16 << 10
+
+// carried returns def as an event carries it.
+func carried(def json.RawMessage) json.RawMessage {
+	if len(def) <= maxDefinitionBytes {
+		return def
+	}
+	var t struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
+	_ = json.Unmarshal(def, &t)
+	if len(t.Description) > maxDefinitionBytes/2 {
+		t.Description = strings.ToValidUTF8(t.Description[:maxDefinitionBytes/2], "")
+	}
+	b, _ := json.Marshal(map[string]any{"name": t.Name, "description": t.Description, "truncated_from_bytes": len(def)})
+	return b
 }
 
 // OpenInventory uses the file at path ("" for memory only).
@@ -69,12 +96,13 @@ func HashTool(def json.RawMessage) (name, hash string, err error) {
 // count as removed.
 func (inv *Inventory) Update(server string, defs []json.RawMessage, complete bool) ([]ToolChange, error) {
 	seen := make(map[string]string, len(defs))
+	raw := make(map[string]json.RawMessage, len(defs))
 	for _, d := range defs {
 		name, h, err := HashTool(d)
 		if err != nil || name == "" {
 			continue
 		}
-		seen[name] = h
+		seen[name], raw[name] = h, d
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -90,7 +118,13 @@ func (inv *Inventory) Update(server string, defs []json.RawMessage, complete boo
 	var changes []ToolChange
 	if !ok {
 		inv.mem[server] = seen
-		changes = append(changes, ToolChange{Kind: "baseline", Count: len(seen)})
+		base := ToolChange{Kind: "baseline", Count: len(seen)}
+		for _, d := range defs {
+			if name, _, err := HashTool(d); err == nil && name != "" {
+				base.Definitions = append(base.Definitions, carried(d))
+			}
+		}
+		changes = append(changes, base)
 	} else {
 		names := make([]string, 0, len(seen))
 		for n := range seen {
@@ -100,9 +134,9 @@ func (inv *Inventory) Update(server string, defs []json.RawMessage, complete boo
 		for _, n := range names {
 			switch old, had := known[n]; {
 			case !had:
-				changes = append(changes, ToolChange{Kind: "added", Tool: n, NewHash: seen[n]})
+				changes = append(changes, ToolChange{Kind: "added", Tool: n, NewHash: seen[n], Definitions: []json.RawMessage{carried(raw[n])}})
 			case old != seen[n]:
-				changes = append(changes, ToolChange{Kind: "changed", Tool: n, OldHash: old, NewHash: seen[n]})
+				changes = append(changes, ToolChange{Kind: "changed", Tool: n, OldHash: old, NewHash: seen[n], Definitions: []json.RawMessage{carried(raw[n])}})
 			}
 			known[n] = seen[n]
 		}
@@ -199,13 +233,13 @@ func (s *Session) inventory(pd *pending, res *result, now time.Time) {
 		switch c.Kind {
 		case "baseline":
 			ev.Reason = "tool_inventory_baseline"
-			ev.Details = map[string]any{"tools": c.Count}
+			ev.Details = map[string]any{"tools": c.Count, "definitions": c.Definitions}
 		case "added":
 			ev.Reason = "tool_added"
-			ev.Details = map[string]any{"new_hash": c.NewHash}
+			ev.Details = map[string]any{"new_hash": c.NewHash, "definition": c.Definitions[0]}
 		case "changed":
 			ev.Severity, ev.Reason = SeverityHigh, "tool_definition_changed"
-			ev.Details = map[string]any{"old_hash": c.OldHash, "new_hash": c.NewHash, "threat": "rug_pull"}
+			ev.Details = map[string]any{"old_hash": c.OldHash, "new_hash": c.NewHash, "threat": "rug_pull", "definition": c.Definitions[0]}
 		case "removed":
 			ev.Severity, ev.Reason = SeverityLow, "tool_removed"
 			ev.Details = map[string]any{"old_hash": c.OldHash}
