@@ -107,7 +107,7 @@ func scanFile(path string, legacy bool) (*scan, error) {
 		skip = 0
 	}
 	sc := &scan{size: int64(len(data))}
-	off := 0
+	off, answered := 0, 0
 	for off+frameHeader <= len(data) {
 		n := int(binary.BigEndian.Uint32(data[off:]))
 		if n < skip+stateHeader+36 || off+frameHeader+n > len(data) {
@@ -129,16 +129,26 @@ func scanFile(path string, legacy bool) (*scan, error) {
 		if err != nil {
 			break
 		}
-		if st != nil {
-			sc.state = st
-			sc.stateAt = int64(off + frameHeader + skip + stateHeader)
-		}
 		if ans.key != ([32]byte{}) {
 			sc.answers = append(sc.answers, ans)
 		}
 		off += frameHeader + n
+		if st != nil {
+			sc.state = st
+			sc.stateAt = int64(off - n + skip + stateHeader)
+			sc.end, answered = int64(off), len(sc.answers)
+		}
 	}
-	sc.end = int64(off)
+	// A state is erased only once a newer one is durable, so the newest
+	// record always holds an intact state. A record after it whose state
+	// reads as missing was torn (its lines reached the disk, its state did
+	// not): it and its answer never happened, or its batch would be
+	// answered with lines whose sequence numbers the chain hands out again.
+	if sc.state != nil {
+		sc.answers = sc.answers[:answered]
+	} else {
+		sc.end = int64(off)
+	}
 	return sc, nil
 }
 
