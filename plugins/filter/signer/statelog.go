@@ -73,7 +73,6 @@ type answerLine struct {
 
 const (
 	keepBatches = 16 // answers kept for replay: at least the host's in_flight
-	minCapacity = 8 << 20
 	frameHeader = 8
 	genLen      = 8
 	stateHeader = 8
@@ -82,6 +81,10 @@ const (
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// minCapacity is the smallest log file: a variable so tests can switch
+// files without writing megabytes.
+var minCapacity int64 = 8 << 20
 
 // scan is what reading one file found.
 type scan struct {
@@ -326,14 +329,7 @@ func (l *stateLog) append(state []byte, a batchAnswer) error {
 	l.buf = encodeRecord(l.buf[:0], l.gen, state, &a)
 	end := l.off + int64(len(l.buf))
 	if end > l.capacity[l.cur] {
-		if l.keyed >= len(l.recent) {
-			return l.switchFiles(state, a)
-		}
-		// Answers that may be replayed are still in the other file: keep
-		// it, and make room here.
-		if err := l.grow(l.f, l.cur, max(2*l.capacity[l.cur], end)); err != nil {
-			return err
-		}
+		return l.switchFiles(state, a)
 	}
 	if _, err := l.f.WriteAt(l.buf, l.off); err != nil {
 		return fmt.Errorf("write %s: %w", logFiles[l.cur], err)
@@ -349,10 +345,22 @@ func (l *stateLog) append(state []byte, a batchAnswer) error {
 }
 
 // switchFiles writes the record at the start of the other file under a new
-// generation, then erases the current file's state.
+// generation, then erases the current file's state. Answers that may still
+// be replayed and live only in the file about to be overwritten (this file
+// holds fewer keyed answers than are kept: idle ticks answer nothing to
+// replay) are carried over first.
 func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 	next, gen := 1-l.cur, max(l.gen, l.otherGen)+1
-	l.buf = encodeRecord(l.buf[:0], gen, state, &a)
+	carry := l.keyed < len(l.recent)
+	l.buf, l.keyed = l.buf[:0], 0
+	if carry {
+		for _, old := range l.recent {
+			l.buf = encodeRecord(l.buf, gen, nil, &old)
+		}
+		l.keyed = len(l.recent)
+	}
+	stateAt := int64(len(l.buf) + frameHeader + genLen + stateHeader)
+	l.buf = encodeRecord(l.buf, gen, state, &a)
 	if l.other == nil {
 		f, err := l.create(next, l.capacity[l.cur])
 		if err != nil {
@@ -360,7 +368,7 @@ func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 		}
 		l.other = f
 	}
-	if want := max(l.capacity[l.cur], int64(len(l.buf))); l.capacity[next] < want {
+	if want := max(l.capacity[l.cur], 4*int64(len(l.buf))); l.capacity[next] < want {
 		if err := l.grow(l.other, next, want); err != nil {
 			return err
 		}
@@ -376,8 +384,8 @@ func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 	_ = datasync(l.f)
 	l.f, l.other = l.other, l.f
 	l.cur, l.gen, l.otherGen = next, gen, l.gen
-	l.off, l.keyed = int64(len(l.buf)), 0
-	l.prevState, l.prevLen = frameHeader+genLen+stateHeader, len(state)
+	l.off = int64(len(l.buf))
+	l.prevState, l.prevLen = stateAt, len(state)
 	l.keep(a)
 	return nil
 }

@@ -200,3 +200,46 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// Idle ticks answer nothing a replay would ask for. However many there are,
+// the files switch instead of growing, and the answers that may still be
+// replayed are carried into each new file.
+func TestIdleRecordsSwitchFilesAndCarryReplayableAnswers(t *testing.T) {
+	defer func(c int64) { minCapacity = c }(minCapacity)
+	minCapacity = 16 << 10
+	dir := t.TempDir()
+	l, _, err := openStateLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := batchAnswer{key: [32]byte{1}, lines: []answerLine{{in: 0, kind: kindEntry, line: []byte(`{"seq":1}`)}}}
+	if err := l.append([]byte("state-0"), keyed); err != nil {
+		t.Fatal(err)
+	}
+	idle := batchAnswer{lines: []answerLine{{in: -1, kind: kindCkpt, line: bytes.Repeat([]byte("c"), 400)}}}
+	var last []byte
+	for i := range 2000 { // ~1 MB of records through 16 KiB files
+		last = []byte("state-" + string(rune('a'+i%26)))
+		if err := l.append(last, idle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range logFiles {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() > 4*minCapacity {
+			t.Fatalf("%s: %v: idle records must not grow the log", name, err)
+		}
+	}
+	again, state, err := openStateLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(state, last) {
+		t.Fatalf("state after reopening: %q, want %q", state, last)
+	}
+	if lines, ok := again.lookup(keyed.key); !ok || string(lines[0].line) != `{"seq":1}` {
+		t.Fatal("the keyed answer was not carried through the switches")
+	}
+}
