@@ -114,10 +114,11 @@ func (e *Encryptor) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, err
 			subject, _ = jsonparser.GetString(r.Body, e.subject...)
 		}
 		body, n, err := e.kr.EncryptEvent(r.Body, e.fields, subject, id)
-		if errors.Is(err, fieldcrypt.ErrKEKUnavailable) {
-			// Vault is down: the events are fine, so the whole batch waits
-			// (the host retries it with backoff and holds back the inputs)
-			// instead of going to the dead-letter file unencrypted.
+		if errors.Is(err, fieldcrypt.ErrKeyUnavailable) {
+			// No data key now (Vault down or refusing, a full disk): the
+			// events are fine, so the whole batch waits (the host retries it
+			// with backoff and holds back the inputs) instead of going to the
+			// dead-letter file unencrypted.
 			return nil, sdk.RetryAfter(fmt.Errorf("encryptor: %w", err), 5*time.Second)
 		}
 		if err != nil {

@@ -161,7 +161,7 @@ func TestSealedVaultHoldsBatchesUntilItReturns(t *testing.T) {
 	}
 	v.FailNext(503, 503, 503, 503)
 	r, _ := sdk.NewRecord([]byte(`{"event_id":"e2","user_id":"dave","arguments":{"password":"hunter2"}}`))
-	if _, err := e.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{r}}); !errors.Is(err, fieldcrypt.ErrKEKUnavailable) {
+	if _, err := e.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{r}}); !errors.Is(err, fieldcrypt.ErrKeyUnavailable) {
 		t.Fatalf("sealed Vault: %v, want a retryable unavailable error", err)
 	}
 	out := process(t, e, `{"event_id":"e2","user_id":"dave","arguments":{"password":"hunter2"}}`)
@@ -209,5 +209,27 @@ func TestVaultConfigValidation(t *testing.T) {
 	raw, _ := json.Marshal(map[string]any{"keys": "k", "fields": []string{"a"}, "kms": map[string]any{"vault": ok}})
 	if err := (&Encryptor{}).Validate(sdk.Config{Raw: raw}); err != nil {
 		t.Fatalf("valid kms rejected: %v", err)
+	}
+}
+
+// An expired or revoked token (403) is an operator's fix, not bad data: the
+// batch waits for it instead of reaching the dead letters unencrypted.
+func TestARefusedTokenHoldsTheBatchBack(t *testing.T) {
+	v := vaulttest.Start(t)
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	e := &Encryptor{}
+	if err := e.Configure(context.Background(), vaultConfig(vaultKeys(t, v), v.URL)); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", "expired")
+	r, _ := sdk.NewRecord([]byte(`{"event_id":"e3","user_id":"erin","arguments":{"password":"hunter2"}}`))
+	out, err := e.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{r}})
+	var re *sdk.RetryError
+	if out != nil || !errors.As(err, &re) || !strings.Contains(err.Error(), "denied") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("refused token: %v, %v: want the batch retried, nothing leaked", out, err)
+	}
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	if out := process(t, e, `{"event_id":"e3","user_id":"erin","arguments":{"password":"hunter2"}}`); out.Len() != 1 {
+		t.Fatal("the batch did not go through once the token was renewed")
 	}
 }

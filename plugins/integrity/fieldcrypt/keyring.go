@@ -305,9 +305,13 @@ func (kr *Keyring) newKey(subject string) (*dek, error) {
 	} else {
 		key = make([]byte, 32)
 		rand.Read(key)
-		wrapped, err := kr.kek.Wrap(context.Background(), key, dekAAD(kid))
+		// Bounded below the host's default 30 s batch deadline, so that a
+		// silent KMS fails the batch (to be retried) rather than the plugin.
+		ctx, cancel := context.WithTimeout(context.Background(), wrapTimeout)
+		wrapped, err := kr.kek.Wrap(ctx, key, dekAAD(kid))
+		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("wrap data key: %w", err)
+			return nil, keyUnavailable{fmt.Errorf("wrap data key: %w", err)}
 		}
 		kf := keyFile{Version: 1, KID: kid, KEK: kr.kek.Name(), Wrapped: base64.RawURLEncoding.EncodeToString(wrapped), Created: time.Now().UTC()}
 		if subject != "" {
@@ -315,7 +319,7 @@ func (kr *Keyring) newKey(subject string) (*dek, error) {
 		}
 		b, _ := json.Marshal(kf)
 		if err := WriteSecretFile(filepath.Join(kr.dir, kid+".json"), b); err != nil {
-			return nil, err
+			return nil, keyUnavailable{err}
 		}
 	}
 	a, err := newAEAD(key)
@@ -427,3 +431,18 @@ func (kr *Keyring) Shred(subject string) (string, error) {
 	delete(kr.keys, kid)
 	return kid, nil
 }
+
+// ErrKeyUnavailable marks a data key that could not be made or stored right
+// now: the KMS unreachable, sealed, throttling or refusing (an expired
+// token), or the key file unwritable. The event is not at fault, so callers
+// retry it later instead of rejecting it.
+var ErrKeyUnavailable = errors.New("data key unavailable")
+
+// wrapTimeout bounds wrapping one new data key, retries included.
+const wrapTimeout = 20 * time.Second
+
+type keyUnavailable struct{ err error }
+
+func (e keyUnavailable) Error() string        { return e.err.Error() }
+func (e keyUnavailable) Unwrap() error        { return e.err }
+func (e keyUnavailable) Is(target error) bool { return target == ErrKeyUnavailable }

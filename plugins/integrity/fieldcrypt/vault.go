@@ -238,7 +238,7 @@ func (k *VaultKEK) call(ctx context.Context, op string, body []byte, out any) er
 			return fmt.Errorf("vault transit %s on %s: %d: %s", op, k.where, status, msg)
 		}
 		if attempt >= k.attempts {
-			return fmt.Errorf("vault transit %s on %s failed after %d attempts: %w", op, k.where, attempt, kekUnavailable{last})
+			return fmt.Errorf("vault transit %s on %s failed after %d attempts: %w", op, k.where, attempt, last)
 		}
 		// Full jitter keeps restarting hosts from retrying in step.
 		wait := backoff/2 + rand.N(backoff/2+1)
@@ -319,14 +319,3 @@ func (k *VaultKEK) token() (string, error) {
 }
 
 var _ KEK = (*VaultKEK)(nil)
-
-// ErrKEKUnavailable marks a failure that waiting may cure: the KMS was
-// unreachable, sealed or throttling. Callers retry the work later instead of
-// treating the data as bad.
-var ErrKEKUnavailable = errors.New("key-encryption key unavailable")
-
-type kekUnavailable struct{ err error }
-
-func (e kekUnavailable) Error() string        { return e.err.Error() }
-func (e kekUnavailable) Unwrap() error        { return e.err }
-func (e kekUnavailable) Is(target error) bool { return target == ErrKEKUnavailable }
