@@ -31,6 +31,7 @@ func TestSpoolTornLastLineOfDeadWrapper(t *testing.T) {
 	files := map[string]string{
 		"01A.jsonl": ev("a1") + "\n" + ev("a2") + "\n" + ev("a3"), // died before the last newline
 		"01B.jsonl": ev("b1") + "\n" + ev("b2")[:40],              // died inside the last event
+		"01C.jsonl": ev("c1")[:30],                                // nothing but a fragment
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(spool, name), []byte(body), 0o600); err != nil {

@@ -367,25 +367,22 @@ func (s *Sink) replayAll(ctx context.Context) error {
 
 // replayFile sends one spool file from its recorded offset, recording the
 // offset after every acknowledged batch, and removes it when done. Our own
-// file is replayed under the spool mutex so no spill interleaves.
+// file is first handed over: closed, so that spills meanwhile go to a new
+// one and Emit never waits for the network behind the spool's mutex.
 func (s *Sink) replayFile(ctx context.Context, p string) error {
-	own := false
 	s.spoolMu.Lock()
 	if p == s.spoolPath {
-		own = true
-		defer s.spoolMu.Unlock()
-	} else {
-		s.spoolMu.Unlock()
+		s.spool.Close()
+		s.spool, s.spoolPath = nil, ""
 	}
+	s.spoolMu.Unlock()
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		return nil // replayed and removed by another wrapper meanwhile
 	}
 	defer f.Close()
-	if !own {
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			return nil // a live wrapper owns it
-		}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil // a live wrapper owns it
 	}
 	offPath := p + ".offset"
 	off := max(readOffset(offPath), s.offsets[p])
@@ -397,6 +394,8 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 	var batchBytes int64
 	flush := func() error {
 		if len(batch) == 0 {
+			off += batchBytes // a dropped fragment: past it, so the file can go
+			batchBytes = 0
 			return nil
 		}
 		if err := s.o.Client.Send(ctx, batch); err != nil {
@@ -426,7 +425,7 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 					return err
 				}
 			}
-		} else if len(line) > 0 && !own {
+		} else if len(line) > 0 {
 			// We hold the lock, so no wrapper is writing this file: a last
 			// line without its newline was cut short (a crash, or a full disk
 			// that would not let the cut be undone) and will never be
@@ -446,14 +445,6 @@ func (s *Sink) replayFile(ctx context.Context, p string) error {
 	}
 	if err := flush(); err != nil {
 		return err
-	}
-	if own {
-		// caught up: start our file afresh rather than let it grow
-		if err := f.Truncate(0); err == nil {
-			_ = os.Remove(offPath)
-			delete(s.offsets, p)
-		}
-		return nil
 	}
 	if st, err := f.Stat(); err == nil && st.Size() == off {
 		os.Remove(p)
