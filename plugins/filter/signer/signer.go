@@ -147,7 +147,7 @@ func (s *Signer) Configure(ctx context.Context, cfg sdk.Config) error {
 		if err := s.log.append(s.state, batchAnswer{}); err != nil {
 			return fmt.Errorf("signer: %w", err)
 		}
-		_ = os.Remove(legacy)
+		_ = removeErased(legacy)
 	} else {
 		s.state = state
 	}

@@ -91,6 +91,7 @@ type scan struct {
 	gen     uint64
 	state   []byte // the newest intact state, nil if none
 	stateAt int64
+	older   [][2]int64 // offset and length of intact states before it
 	answers []batchAnswer
 	end     int64 // after the last intact record
 	size    int64
@@ -137,6 +138,9 @@ func scanFile(path string, legacy bool) (*scan, error) {
 		}
 		off += frameHeader + n
 		if st != nil {
+			if sc.state != nil {
+				sc.older = append(sc.older, [2]int64{sc.stateAt, int64(len(sc.state))})
+			}
 			sc.state = st
 			sc.stateAt = int64(off - n + skip + stateHeader)
 			sc.end, answered = int64(off), len(sc.answers)
@@ -208,11 +212,24 @@ func openStateLog(dir string) (*stateLog, []byte, error) {
 			return nil, nil, fmt.Errorf("open state log: %w", err)
 		}
 		if o.state != nil { // a crash came between a switch and the erasure
-			_, _ = l.other.WriteAt(make([]byte, len(o.state)), o.stateAt)
-			_ = datasync(l.other)
+			o.older = append(o.older, [2]int64{o.stateAt, int64(len(o.state))})
 		}
+		eraseAll(l.other, o.older)
 	}
+	// An erasure is made durable by the next record's sync: a power cut
+	// just after a record can leave the one before intact.
+	eraseAll(l.f, c.older)
 	return l, c.state, nil
+}
+
+// eraseAll overwrites the states at spans with zeros and syncs them.
+func eraseAll(f *os.File, spans [][2]int64) {
+	for _, sp := range spans {
+		erase(f, sp[0], int(sp[1]))
+	}
+	if len(spans) > 0 {
+		_ = datasync(f)
+	}
 }
 
 // openLegacy reads the single-file log of earlier versions, if any: its
@@ -410,7 +427,7 @@ func (l *stateLog) start(state []byte, a batchAnswer) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", logFiles[0], err)
 	}
-	if os.Remove(filepath.Join(l.dir, legacyLogFile)) == nil {
+	if removeErased(filepath.Join(l.dir, legacyLogFile)) == nil {
 		syncDir(l.dir)
 	}
 	l.f, l.cur, l.gen, l.off = f, 0, 1, int64(len(body))
@@ -490,4 +507,19 @@ func (l *stateLog) close() error {
 	}
 	l.f, l.other = nil, nil
 	return err
+}
+
+// removeErased overwrites a file that held chain states with zeros, syncs
+// it, then removes it: removing alone would leave the old keys on the disk.
+func removeErased(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if st, err := f.Stat(); err == nil {
+		_, _ = f.WriteAt(make([]byte, st.Size()), 0)
+		_ = datasync(f)
+	}
+	f.Close()
+	return os.Remove(path)
 }

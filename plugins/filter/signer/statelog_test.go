@@ -243,3 +243,32 @@ func TestIdleRecordsSwitchFilesAndCarryReplayableAnswers(t *testing.T) {
 		t.Fatal("the keyed answer was not carried through the switches")
 	}
 }
+
+// A power cut right after a record can leave the state before it intact
+// (its erasure waits for the next sync). Opening the log erases it, so the
+// older key is gone from the disk as forward security promises.
+func TestOpeningTheLogErasesOlderStatesLeftByAPowerCut(t *testing.T) {
+	r := newCrashRig(t)
+	s := r.newProcess(nil)
+	r.store(r.sign(s, r.batch(3)))
+	path := filepath.Join(r.dataDir, logFiles[s.log.cur])
+	before, end := readFile(t, path), s.log.off
+	oldAt, oldLen := s.log.prevState, s.log.prevLen
+	r.store(r.sign(s, r.batch(3)))
+	data := readFile(t, path)
+	copy(data[:end], before[:end]) // the erasure never reached the disk
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sc, _ := scanFile(path, false); len(sc.older) == 0 {
+		t.Fatal("test setup: no older intact state")
+	}
+
+	r.newProcess(nil)
+	if old := readFile(t, path)[oldAt : oldAt+int64(oldLen)]; !bytes.Equal(old, make([]byte, oldLen)) {
+		t.Fatal("an older chain state survived opening the log")
+	}
+	if sc, _ := scanFile(path, false); sc.state == nil || len(sc.older) != 0 {
+		t.Fatalf("after opening: newest state kept %v, older states %d", sc.state != nil, len(sc.older))
+	}
+}
