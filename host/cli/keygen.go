@@ -36,6 +36,8 @@ Configure the encryptor's kms { vault { ... } } block with the same key.
 --vault-key key: it moves a local keyring to Vault (removing kek.key), or, after
 the transit key was rotated, onto its newest version, so that the key's
 min_decryption_version can be raised. Data keys and the log do not change.
+Stop the pipeline first: an encryptor running meanwhile may add keys the
+rewrap does not see.
 
 Keys written by 'openssl rand -hex 32' are accepted wherever a raw key is
 configured (chain.seed, encryptor key).`,

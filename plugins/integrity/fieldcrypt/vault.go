@@ -185,7 +185,7 @@ func (k *VaultKEK) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, err
 	}
 	env, err := base64.StdEncoding.DecodeString(out.Data.Plaintext)
 	out.Data.Plaintext = ""
-	if err != nil || len(env) <= 1+sha256.Size || env[0] != vaultEnvelopeVersion {
+	if err != nil || len(env) != 1+sha256.Size+32 || env[0] != vaultEnvelopeVersion {
 		clear(env)
 		return nil, fmt.Errorf("vault transit decrypt on %s: the plaintext is not a data key wrapped by Sentinel", k.where)
 	}
@@ -224,6 +224,10 @@ func (k *VaultKEK) call(ctx context.Context, op string, body []byte, out any) er
 		case err != nil:
 			if ctx.Err() != nil {
 				return fmt.Errorf("vault transit %s on %s: %w", op, k.where, ctx.Err())
+			}
+			var cert *tls.CertificateVerificationError
+			if errors.As(err, &cert) { // a misconfiguration: waiting will not cure it
+				return fmt.Errorf("vault at %s: TLS certificate not trusted (set ca_file): %v", k.cfg.Address, err)
 			}
 			last = fmt.Errorf("vault at %s unreachable: %v", k.cfg.Address, err)
 		case status == http.StatusForbidden:
