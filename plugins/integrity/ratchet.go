@@ -75,6 +75,12 @@ func (h *hmacer) finish(out *[32]byte) {
 	h.outer.Write(h.sum[:])
 	h.outer.Sum(h.out[:0])
 	*out = h.out
+	// The key, its pads and the digests' chaining values (which stand for
+	// the key once its pad block is absorbed) must not outlive the MAC: a
+	// used ratchet key is to be gone from memory too.
+	h.key, h.pad, h.sum, h.out = [32]byte{}, [64]byte{}, [32]byte{}, [32]byte{}
+	h.inner.Reset()
+	h.outer.Reset()
 }
 
 func (h *hmacer) mac(out, key *[32]byte, label []byte) {
