@@ -143,19 +143,7 @@ func (n *inputNode) emit(ctx context.Context, out *sdk.Batch, pinned bool) {
 	t.refs.Store(1) // held while handing out, so fast deliveries cannot ack early
 	n.outstanding.Add(1)
 	env := newEnvelope(out.Records, []*token{t})
-	for i, d := range n.downstream {
-		if len(out.Records) == 0 {
-			break
-		}
-		rs := out.Records
-		if i > 0 && n.p.sharedMemory {
-			rs = cloneAll(rs)
-		}
-		select {
-		case d.inbox <- derive(env, rs):
-		case <-ctx.Done():
-		}
-	}
+	fanOut(ctx, env, out.Records, n.downstream, n.p.sharedMemory)
 	release(env)
 }
 

@@ -371,16 +371,26 @@ func (w *worker) deadLetterUntilWritten(ctx context.Context, component string, s
 
 // forward hands a filter's output to every downstream component.
 func (w *worker) forward(ctx context.Context, env *envelope, recs []*sdk.Record) {
+	fanOut(ctx, env, recs, w.downstream, w.p.sharedMemory)
+}
+
+// fanOut hands recs to every downstream component. In shared memory each
+// branch after the first gets its own copy, made before any branch has the
+// records: the first may start changing them at once.
+func fanOut(ctx context.Context, env *envelope, recs []*sdk.Record, downstream []*worker, shared bool) {
 	if len(recs) == 0 {
 		return
 	}
-	for i, d := range w.downstream {
-		rs := recs
-		if i > 0 && w.p.sharedMemory {
-			rs = cloneAll(recs)
+	copies := make([][]*sdk.Record, len(downstream))
+	for i := range downstream {
+		copies[i] = recs
+		if i > 0 && shared {
+			copies[i] = cloneAll(recs)
 		}
+	}
+	for i, d := range downstream {
 		select {
-		case d.inbox <- derive(env, rs):
+		case d.inbox <- derive(env, copies[i]):
 		case <-ctx.Done():
 		}
 	}
