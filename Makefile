@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: all build test test-go test-receivers chaos tools examples demo bench proto tools lint clean
+.PHONY: all build test test-go test-race test-receivers chaos tools examples demo bench proto tools lint clean
 
 include sdk/fluentbit/fluentbit.mk
 
@@ -35,7 +35,7 @@ examples: build
 
 # Everything the tests need is built first: the binary, the custom plugin, and
 # the Fluent Bit .so with the C harness that loads it the way Fluent Bit does.
-test: tools build examples lint fluentbit fluentbit-harness test-go test-receivers chaos
+test: tools build examples lint fluentbit fluentbit-harness test-go test-race test-receivers chaos
 
 # What the tests need beyond Go: a C compiler (cgo, the Fluent Bit harness)
 # and headless Chromium (the HTML report is rendered and its charts checked).
@@ -46,6 +46,11 @@ tools:
 test-go:
 	SENTINEL_FLB_SO=$(CURDIR)/$(FLB_SO) SENTINEL_FLB_HARNESS=$(CURDIR)/$(FLB_HARNESS) \
 	  $(GO) test -count=1 -timeout 12m ./...
+
+# The race detector on the concurrent core: the host's pipeline, the wire,
+# the signer's state and the tap's delivery.
+test-race:
+	$(GO) test -race -count=1 -timeout 10m ./host/pipeline/ ./sdk/ ./plugins/filter/signer/ ./plugins/input/mcp_tap/...
 
 # The outputs against independently written receivers (the OpenTelemetry
 # Collector's splunkhecreceiver, Elastic's docappender test server), kept in

@@ -61,6 +61,9 @@ type instance struct {
 	def    *Definition
 	plugin Plugin
 	logger hclog.Logger
+	// busy is held while Process runs, so that Close never runs beside it:
+	// a plugin may free in Close what Process is using.
+	busy chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,7 +73,7 @@ func newInstance(def *Definition, logger hclog.Logger) *instance {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &instance{def: def, plugin: def.New(), logger: logger}
+	return &instance{def: def, plugin: def.New(), logger: logger, busy: make(chan struct{}, 1)}
 }
 
 func (in *instance) configure(ctx context.Context, cfg Config) (err error) {
@@ -98,7 +101,9 @@ func (in *instance) process(ctx context.Context, f *Frame) (out *Batch, err erro
 		ctx, cancel = context.WithTimeout(ctx, f.MaxWait)
 		defer cancel()
 	}
+	in.busy <- struct{}{}
 	defer func() {
+		<-in.busy
 		if v := recover(); v != nil {
 			out, err = nil, &PanicError{Value: fmt.Sprint(v), Stack: string(debug.Stack())}
 		}
@@ -136,7 +141,14 @@ func (in *instance) health(ctx context.Context) (err error) {
 	return nil
 }
 
+// close waits for a running Process to return (until ctx ends: a plugin
+// stuck in Process is then closed beside it, as the host is about to kill it).
 func (in *instance) close(ctx context.Context) error {
+	select {
+	case in.busy <- struct{}{}:
+		defer func() { <-in.busy }()
+	case <-ctx.Done():
+	}
 	in.closeOnce.Do(func() {
 		defer recoverTo(&in.closeErr)
 		if c, ok := in.plugin.(Closer); ok {
