@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,16 +45,7 @@ output "file" "store" {
 }
 `, filepath.Join(dir, "data"), filepath.Join(dir, "events.jsonl"), filepath.Join(disk, "store"))))
 
-	cmd := exec.Command(sentinel, "run", "-c", "pipeline.hcl")
-	cmd.Dir = dir
-	logs := &syncBuffer{}
-	cmd.Stderr, cmd.Stdout = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill() }()
+	_, logs, exited := runSentinel(t, sentinel, dir)
 
 	// The disk fills: a clear error, and the pipeline waits instead of finishing or dropping.
 	deadline := time.Now().Add(60 * time.Second)

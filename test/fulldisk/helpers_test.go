@@ -35,3 +35,20 @@ func build(t *testing.T, dir string, pkgs ...string) []string {
 	}
 	return bins
 }
+
+// runSentinel starts `sentinel run -c pipeline.hcl` in dir, killed when the
+// test ends, and returns it with its combined output and its exit.
+func runSentinel(t *testing.T, sentinel, dir string) (*exec.Cmd, *syncBuffer, <-chan error) {
+	t.Helper()
+	cmd := exec.Command(sentinel, "run", "-c", "pipeline.hcl")
+	cmd.Dir = dir
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, logs, exited
+}

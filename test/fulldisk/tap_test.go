@@ -181,16 +181,7 @@ output "file" "audit" {
   keys   = "keys"
 }
 `, sock)))
-	host := exec.Command(sentinel, "run", "-c", "pipeline.hcl")
-	host.Dir = hostDir
-	hostLog := &syncBuffer{}
-	host.Stdout, host.Stderr = hostLog, hostLog
-	if err := host.Start(); err != nil {
-		t.Fatal(err)
-	}
-	hostExited := make(chan error, 1)
-	go func() { hostExited <- host.Wait() }()
-	defer func() { _ = host.Process.Kill() }()
+	host, hostLog, hostExited := runSentinel(t, sentinel, hostDir)
 	waitUntil(t, 20*time.Second, "the host's ingest socket", hostLog, func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
