@@ -17,7 +17,7 @@ import (
 
 // Host-owned arguments of every component block; the rest belongs to the plugin.
 var componentSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "inputs"}, {Name: "enabled"}, {Name: "timeout"}},
+	Attributes: []hcl.AttributeSchema{{Name: "inputs"}, {Name: "enabled"}, {Name: "timeout"}, {Name: "isolate"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "batch"}, {Type: "buffer"}, {Type: "retry"}},
 }
 
@@ -80,21 +80,23 @@ func decodeComponent(b *hcl.Block, ctx *hcl.EvalContext) (*Component, hcl.Diagno
 			fmt.Sprintf("A %s needs inputs = [ ... ], e.g. inputs = [input.jsonl.in].", comp.Kind)))
 	}
 	if attr, ok := content.Attributes["enabled"]; ok {
-		v, d := attr.Expr.Value(ctx)
-		diags = append(diags, d...)
-		if !d.HasErrors() {
-			if v.Type() != cty.Bool {
-				diags = append(diags, errAt(attr.Range, "Invalid enabled", "enabled must be true or false."))
-			} else {
-				comp.Enabled = v.True()
-			}
+		diags = append(diags, decodeBool(attr, ctx, &comp.Enabled)...)
+	}
+	if attr, ok := content.Attributes["isolate"]; ok {
+		if comp.Kind != sdk.KindFilter {
+			diags = append(diags, errAt(attr.Range, "isolate on a non-filter", "Only filters share a process (fuse_filters); every input and output has its own already."))
 		}
+		diags = append(diags, decodeBool(attr, ctx, &comp.Isolate)...)
 	}
 	if attr, ok := content.Attributes["timeout"]; ok {
 		v, d := attr.Expr.Value(ctx)
 		diags = append(diags, d...)
 		if !d.HasErrors() {
-			if t, err := sdk.ParseDuration(v.AsString()); err != nil || v.Type() != cty.String {
+			t, err := time.Duration(0), error(nil)
+			if v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+				t, err = sdk.ParseDuration(v.AsString())
+			}
+			if v.Type() != cty.String || err != nil || t <= 0 {
 				diags = append(diags, errAt(attr.Range, "Invalid timeout", "timeout is a duration such as \"30s\"."))
 			} else {
 				comp.Timeout = sdk.Duration(t)
@@ -183,4 +185,17 @@ func evalContext(dir string) *hcl.EvalContext {
 			},
 		}),
 	}}
+}
+
+// decodeBool decodes a true/false host argument into dst.
+func decodeBool(attr *hcl.Attribute, ctx *hcl.EvalContext, dst *bool) hcl.Diagnostics {
+	v, diags := attr.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return diags
+	}
+	if v.Type() != cty.Bool || v.IsNull() || !v.IsKnown() {
+		return append(diags, errAt(attr.Range, "Invalid "+attr.Name, attr.Name+" must be true or false."))
+	}
+	*dst = v.True()
+	return diags
 }

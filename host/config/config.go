@@ -56,6 +56,9 @@ type Component struct {
 	Plugin  string
 	Name    string
 	Enabled bool
+	// Isolate keeps a filter in its own process even where fuse_filters
+	// would let it share one (a signer kept apart from parsers of untrusted input).
+	Isolate bool
 	// Inputs are the IDs of upstream components ("input.jsonl.in"), after
 	// bypassed filters were replaced by their own inputs.
 	Inputs      []string
@@ -180,7 +183,7 @@ var sentinelSchema = sdk.Schema{Fields: []sdk.Field{
 	{Name: "log_level", Type: sdk.TypeString, Default: "info", Enum: []string{"trace", "debug", "info", "warn", "error"}, Description: "Host log level."},
 	{Name: "metrics", Type: sdk.TypeString, Description: "Address for Prometheus /metrics, /healthz and /readyz, e.g. \"127.0.0.1:9464\"."},
 	{Name: "drain_timeout", Type: sdk.TypeDuration, Default: "30s", Description: "How long shutdown waits for in-flight batches."},
-	{Name: "fuse_filters", Type: sdk.TypeBool, Default: true, Description: "Run a chain of bundled filters, each feeding only the next, in one plugin process: records pass between them in memory instead of crossing a process boundary at every step. Each filter keeps its own configuration, state and metrics; a crash restarts the chain together; the chain is batched by its first filter, retried with its most patient filter's retry settings, and sees every environment variable any member may. Set false to give every filter its own process."},
+	{Name: "fuse_filters", Type: sdk.TypeBool, Default: true, Description: "Run a chain of bundled filters, each feeding only the next, in one plugin process: records pass between them in memory instead of crossing a process boundary at every step. Each filter keeps its own configuration, state and metrics; a crash restarts the chain together; the chain is batched by its first filter, retried with its most patient filter's retry settings, and sees every environment variable any member may. Set false to give every filter its own process, or isolate = true on one filter to keep it apart."},
 }}
 
 var pluginSchema = sdk.Schema{Fields: []sdk.Field{

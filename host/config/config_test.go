@@ -92,6 +92,9 @@ func TestInvalidConfigReportsEveryProblemWithItsPosition(t *testing.T) {
 		{6, 1, `Unknown filter plugin "nosuch"`},
 		{12, 12, `Invalid value for "every"`},
 		{19, 15, `Invalid value for "max_age"`},
+		{25, 3, "Invalid timeout"}, // a number, not a duration: an error, not a crash
+		{26, 3, "isolate on a non-filter"},
+		{31, 3, "Invalid isolate"},
 	}
 	for _, w := range want {
 		if !hasDiag(diags, w.line, w.col, w.summary) {

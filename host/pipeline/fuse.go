@@ -27,7 +27,8 @@ type stage struct {
 // member after the first has the one before as its only input, and that one
 // feeds nothing else. Fan-in and fan-out points stay process boundaries, so
 // fusing never changes which records reach which component.
-func FusedChains(cfg *config.Config, canFuse func(*config.Component) bool) [][]*config.Component {
+func FusedChains(cfg *config.Config, fusable func(*config.Component) bool) [][]*config.Component {
+	canFuse := func(c *config.Component) bool { return !c.Isolate && fusable(c) }
 	consumers := map[string][]*config.Component{}
 	for _, c := range cfg.Components {
 		for _, in := range c.Inputs {

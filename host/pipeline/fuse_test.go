@@ -75,6 +75,26 @@ output "collect" "out" {
 	}
 }
 
+func TestAnIsolatedFilterKeepsItsOwnProcess(t *testing.T) {
+	h := load(t, strings.Replace(fusedPipeline, `  label        = "second"`, `  label        = "second"
+  isolate      = true`, 1))
+	if !h.cfg.Component("filter.tag.second").Isolate {
+		t.Fatal("isolate = true was not decoded")
+	}
+	if chains := FusedChains(h.cfg, func(c *config.Component) bool { return c.Kind == sdk.KindFilter }); len(chains) != 0 {
+		t.Fatalf("an isolated filter was fused: %v", chains)
+	}
+	p := h.run(true)
+	for _, s := range p.Stats() {
+		if s.FusedInto != "" {
+			t.Fatalf("%s ran fused", s.Component)
+		}
+	}
+	if n := len(h.lines("out")); n != 1372 {
+		t.Fatalf("delivered %d, want 1372", n)
+	}
+}
+
 const fusedPipeline = `
 input "gen" "in" {
   count = 2000

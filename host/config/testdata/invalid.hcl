@@ -21,5 +21,12 @@ filter "tag" "b" {
 }
 
 output "sink" "out" {
-  inputs = [filter.tag.b]
+  inputs  = [filter.tag.b]
+  timeout = 30
+  isolate = true
+}
+
+filter "tag" "c" {
+  inputs  = [input.src.in]
+  isolate = "yes"
 }
