@@ -2,11 +2,10 @@ package sdk
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"strings"
 	"time"
 )
@@ -145,9 +144,8 @@ func (f *fused) Configure(ctx context.Context, cfg Config) error {
 // nothing on: an empty batch is how the idle tick and the Final batch reach
 // the stages that act on time or at the end (the signer's checkpoints).
 func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
-	key := batchKey(in.Records)
 	out, req, first := &Batch{Stages: make([]StageStats, len(f.stages))}, in, 0
-	if fb, ok := f.resume(key); ok {
+	if fb, ok := f.resume(in.Records); ok {
 		out, first = fb.out, fb.stage
 		req = &Batch{Seq: in.Seq, Records: fb.req, Final: in.Final}
 	}
@@ -156,8 +154,8 @@ func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
 		start := time.Now()
 		res, err := p.Process(ctx, req)
 		if err != nil {
-			if i > 0 {
-				f.remember(failedBatch{key: key, stage: i, req: req.Records, out: out})
+			if i > 0 && len(in.Records) > 0 { // empty batches (ticks, Final) are not retried
+				f.remember(failedBatch{key: batchKey(in.Records), stage: i, req: req.Records, out: out})
 			}
 			return nil, fmt.Errorf("%s: %w", f.label(i), err)
 		}
@@ -182,8 +180,12 @@ func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
 	return out, nil
 }
 
-// resume takes the failed batch with key, if there is one.
-func (f *fused) resume(key uint64) (failedBatch, bool) {
+// resume takes the failed batch with these records, if there is one.
+func (f *fused) resume(recs []*Record) (failedBatch, bool) {
+	if len(f.failed) == 0 || len(recs) == 0 {
+		return failedBatch{}, false // the common case pays nothing
+	}
+	key := batchKey(recs)
 	for i, fb := range f.failed {
 		if fb.key == key {
 			f.failed = append(f.failed[:i], f.failed[i+1:]...)
@@ -200,20 +202,21 @@ func (f *fused) remember(fb failedBatch) {
 	f.failed = append(f.failed, fb)
 }
 
-// batchKey identifies a batch by its records' ids and sizes: the host
+// batchKey identifies a batch by its records' ids and bodies: the host
 // retries a batch with the same records under a new sequence number.
 func batchKey(recs []*Record) uint64 {
-	h := fnv.New64a()
-	var n [8]byte
+	var h maphash.Hash
+	h.SetSeed(keySeed)
 	for _, r := range recs {
-		h.Write([]byte(r.ID))
-		binary.LittleEndian.PutUint64(n[:], uint64(len(r.Body)))
-		h.Write(n[:])
+		h.WriteString(r.ID)
+		h.WriteByte(0)
+		h.Write(r.Body)
+		h.WriteByte(0)
 	}
-	binary.LittleEndian.PutUint64(n[:], uint64(len(recs)))
-	h.Write(n[:])
 	return h.Sum64()
 }
+
+var keySeed = maphash.MakeSeed()
 
 func (f *fused) label(i int) string {
 	if i < len(f.labels) {

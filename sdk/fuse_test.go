@@ -177,10 +177,12 @@ func TestARetriedBatchResumesAtTheStageThatFailed(t *testing.T) {
 		}
 		return &sdk.Batch{Records: recs}
 	}
-	if _, err := sdktest.Process(t, conn, sdk.KindFilter, batch()); err == nil {
+	first := batch()
+	if _, err := sdktest.Process(t, conn, sdk.KindFilter, first); err == nil {
 		t.Fatal("the third stage should have failed the first attempt")
 	}
-	out, err := sdktest.Process(t, conn, sdk.KindFilter, batch())
+	// The host retries the same records under a new sequence number.
+	out, err := sdktest.Process(t, conn, sdk.KindFilter, &sdk.Batch{Seq: 9, Records: first.Records})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +207,28 @@ func TestPluginNamesCannotLookFused(t *testing.T) {
 	def := &sdk.Definition{Name: "a+b", Kind: sdk.KindFilter, New: func() sdk.Plugin { return nil }}
 	if err := def.Check(); err == nil {
 		t.Fatal("a plugin named a+b would be taken for two fused filters")
+	}
+}
+
+// An idle tick a later stage fails on is not retried by the host, so it must
+// not be resumed either: the next empty batch (a Final one) reaches every stage.
+func TestAFailedEmptyBatchIsNotResumed(t *testing.T) {
+	var seen []string
+	def, _ := sdk.Fuse(stepDef("a", 0, &seen), stepDef("b", 0, &seen))
+	conn := sdktest.Local(t, def)
+	raw := fusedConfig(t, sdk.FusedStage{Name: "x", Config: json.RawMessage(`{}`)},
+		sdk.FusedStage{Name: "y", Config: json.RawMessage(`{"fail_once":true}`)})
+	if err := conn.Configure(context.Background(), def.Name, "", raw, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdktest.Process(t, conn, sdk.KindFilter, &sdk.Batch{}); err == nil {
+		t.Fatal("the second stage should have failed the tick")
+	}
+	seen = nil
+	if _, err := sdktest.Process(t, conn, sdk.KindFilter, &sdk.Batch{Final: true}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "x::final y::final" {
+		t.Fatalf("the Final batch reached %v", seen)
 	}
 }

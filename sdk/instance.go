@@ -144,6 +144,11 @@ func (in *instance) health(ctx context.Context) (err error) {
 // close waits for a running Process to return (until ctx ends: a plugin
 // stuck in Process is then closed beside it, as the host is about to kill it).
 func (in *instance) close(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, closeWaitLimit)
+		defer cancel()
+	}
 	select {
 	case in.busy <- struct{}{}:
 		defer func() { <-in.busy }()
@@ -216,6 +221,10 @@ func outSeq(f *Frame, out *Batch) uint64 {
 	}
 	return f.Seq
 }
+
+// closeWaitLimit bounds how long a Close without a deadline waits for a
+// Process that ignores its context.
+const closeWaitLimit = 30 * time.Second
 
 func recoverTo(err *error) {
 	if v := recover(); v != nil {

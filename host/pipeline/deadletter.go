@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -61,10 +62,22 @@ func (d *deadLetters) write(component string, entries []deadLetter) error {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
+	// A failed write or sync is retried by the caller with the same
+	// entries: cut the file back first, so a torn or repeated tail never
+	// stays behind (the file is append-only, so its end is where we began).
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("dead-letter file: %w", err)
+	}
 	if _, err := f.Write(buf); err != nil {
+		_ = f.Truncate(size)
 		return fmt.Errorf("write dead letters: %w", err)
 	}
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		_ = f.Truncate(size)
+		return fmt.Errorf("sync dead letters: %w", err)
+	}
+	return nil
 }
 
 func (d *deadLetters) close() {

@@ -358,13 +358,21 @@ func (w *worker) deadLetterRejected(ctx context.Context, env *envelope, rejected
 // upstreams) until the records are written, or the pipeline stops.
 func (w *worker) deadLetterUntilWritten(ctx context.Context, component string, st *Stats, entries []deadLetter) bool {
 	wait := 100 * time.Millisecond
+	waited := false
 	for w.p.deadLetter(component, st, entries) != nil {
+		waited = true
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 5*time.Second)
+	}
+	if waited { // the plugin was not slow meanwhile: its deadlines start now
+		now := time.Now()
+		for _, b := range w.inflight {
+			b.sent = now
+		}
 	}
 	return true
 }

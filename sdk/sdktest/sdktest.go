@@ -125,7 +125,7 @@ var fence = regexp.MustCompile("(?s)```hcl\n(.*?)```")
 
 // hostArgs are decoded by the host, not the plugin.
 var hostArgs = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "inputs"}, {Name: "enabled"}, {Name: "timeout"}},
+	Attributes: []hcl.AttributeSchema{{Name: "inputs"}, {Name: "enabled"}, {Name: "timeout"}, {Name: "isolate"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "batch"}, {Type: "buffer"}, {Type: "retry"}},
 }
 

@@ -368,13 +368,15 @@ func (l *stateLog) append(state []byte, a batchAnswer) error {
 // replay) are carried over first.
 func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 	next, gen := 1-l.cur, max(l.gen, l.otherGen)+1
-	carry := l.keyed < len(l.recent)
-	l.buf, l.keyed = l.buf[:0], 0
-	if carry {
+	// keyed is set only once the switch succeeded: a failed switch is
+	// retried, and must carry the answers again.
+	keyed := 0
+	l.buf = l.buf[:0]
+	if l.keyed < len(l.recent) {
 		for _, old := range l.recent {
 			l.buf = encodeRecord(l.buf, gen, nil, &old)
 		}
-		l.keyed = len(l.recent)
+		keyed = len(l.recent)
 	}
 	stateAt := int64(len(l.buf) + frameHeader + genLen + stateHeader)
 	l.buf = encodeRecord(l.buf, gen, state, &a)
@@ -401,7 +403,7 @@ func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 	_ = datasync(l.f)
 	l.f, l.other = l.other, l.f
 	l.cur, l.gen, l.otherGen = next, gen, l.gen
-	l.off = int64(len(l.buf))
+	l.off, l.keyed = int64(len(l.buf)), keyed
 	l.prevState, l.prevLen = stateAt, len(state)
 	l.keep(a)
 	return nil
@@ -517,7 +519,10 @@ func removeErased(path string) error {
 		return err
 	}
 	if st, err := f.Stat(); err == nil {
-		_, _ = f.WriteAt(make([]byte, st.Size()), 0)
+		zeros := make([]byte, min(st.Size(), 1<<20))
+		for off := int64(0); off < st.Size(); off += int64(len(zeros)) {
+			_, _ = f.WriteAt(zeros[:min(int64(len(zeros)), st.Size()-off)], off)
+		}
 		_ = datasync(f)
 	}
 	f.Close()
