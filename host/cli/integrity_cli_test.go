@@ -130,11 +130,16 @@ func storeThroughPipeline(t *testing.T, keys, dir string) {
 		t.Fatal(err)
 	}
 	signerDir := t.TempDir()
+	var live *signer.Signer
 	newSigner := func() *signer.Signer {
+		if live != nil { // restarted: the old process's files are closed (only)
+			_ = live.Close(ctx)
+		}
 		s := &signer.Signer{}
 		if err := s.Configure(ctx, sdk.Config{DataDir: signerDir, Raw: raw(map[string]any{"keys": keys})}); err != nil {
 			t.Fatal(err)
 		}
+		live = s
 		return s
 	}
 	out := &file.File{}

@@ -40,11 +40,16 @@ func TestSignerReplayAfterCrashKeepsTheChainVerifiable(t *testing.T) {
 	signerRaw, _ := json.Marshal(map[string]any{"keys": keys})
 	fileRaw, _ := json.Marshal(map[string]any{"path": storeDir, "keys": keys})
 
+	var live sdk.Plugin
 	newSigner := func() sdk.Plugin {
+		if live != nil { // killed: the kernel closes its files (only), releasing its lock
+			_ = live.(sdk.Closer).Close(ctx)
+		}
 		s := signer.Definition.New()
 		if err := s.(sdk.Configurer).Configure(ctx, sdk.Config{Name: "chain", DataDir: signerDir, Raw: signerRaw}); err != nil {
 			t.Fatal(err)
 		}
+		live = s
 		return s
 	}
 	store := file.Definition.New()

@@ -26,7 +26,8 @@ type crashRig struct {
 	dir     string
 	now     time.Time
 	next    int
-	pad     int // bytes of padding in each event, to fill the state log sooner
+	pad     int     // bytes of padding in each event, to fill the state log sooner
+	live    *Signer // the last process started
 }
 
 func newCrashRig(t *testing.T) *crashRig {
@@ -47,10 +48,14 @@ func (r *crashRig) newProcess(extra map[string]any) *Signer {
 		cfg[k] = v
 	}
 	raw, _ := json.Marshal(cfg)
+	if r.live != nil && r.live.log != nil {
+		r.live.log.close() // the kernel closes a killed process's files, releasing its lock
+	}
 	s := &Signer{now: func() time.Time { r.now = r.now.Add(100 * time.Millisecond); return r.now }}
 	if err := s.Configure(context.Background(), sdk.Config{DataDir: r.dataDir, Raw: raw}); err != nil {
 		r.t.Fatal(err)
 	}
+	r.live = s
 	return s
 }
 

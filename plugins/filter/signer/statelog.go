@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 )
 
 // The signer's durable state is two preallocated files in its data
@@ -16,6 +18,9 @@ import (
 var logFiles = [2]string{"chain-a.log", "chain-b.log"}
 
 const legacyLogFile = "chain.log"
+
+// lockFile is held by the signer using the data directory.
+const lockFile = "chain.lock"
 
 // Each file holds records, one per batch that signed something:
 //
@@ -57,6 +62,7 @@ type stateLog struct {
 	prevLen   int
 	recent    []batchAnswer // the last keepBatches answers, oldest first
 	buf       []byte
+	lock      *os.File // the data directory's lock
 }
 
 // batchAnswer is what a batch was answered with.
@@ -163,6 +169,47 @@ func scanFile(path string, legacy bool) (*scan, error) {
 // state (nil when there is none). A torn record at the end (a crash during
 // the write, before the batch was answered) is ignored.
 func openStateLog(dir string) (*stateLog, []byte, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, state, err := readStateLog(dir)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	l.lock = lock
+	return l, state, nil
+}
+
+// lockDir takes the data directory's lock, held for the life of the
+// signer: a second process reading the log beside a live signer would race
+// it, and erase what it takes for stale states. The kernel releases the
+// lock when the process dies, kill -9 included.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state log lock: %w", err)
+	}
+	// A predecessor killed a moment ago may not have exited yet: wait a
+	// little for its lock before calling the directory taken.
+	for deadline := time.Now().Add(lockWait); ; {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("the signer state in %s is in use by another process (two signers with one data directory?): %w", dir, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lockWait is how long a starting signer waits for the data directory.
+var lockWait = 5 * time.Second
+
+func readStateLog(dir string) (*stateLog, []byte, error) {
 	l := &stateLog{dir: dir}
 	var sc [2]*scan
 	for i, name := range logFiles {
@@ -500,14 +547,14 @@ func syncDir(dir string) {
 
 func (l *stateLog) close() error {
 	var err error
-	for _, f := range []*os.File{l.f, l.other} {
+	for _, f := range []*os.File{l.f, l.other, l.lock} {
 		if f != nil {
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 		}
 	}
-	l.f, l.other = nil, nil
+	l.f, l.other, l.lock = nil, nil, nil
 	return err
 }
 

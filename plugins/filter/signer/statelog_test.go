@@ -2,10 +2,14 @@ package signer
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sentinel-audit/sentinel/sdk"
 )
@@ -271,4 +275,27 @@ func TestOpeningTheLogErasesOlderStatesLeftByAPowerCut(t *testing.T) {
 	if sc, _ := scanFile(path, false); sc.state == nil || len(sc.older) != 0 {
 		t.Fatalf("after opening: newest state kept %v, older states %d", sc.state != nil, len(sc.older))
 	}
+}
+
+// Two signers on one data directory would race over the state log (and
+// the second would erase states the first still writes): the second is
+// refused, until the first is gone.
+func TestASecondSignerOnTheSameDataDirIsRefused(t *testing.T) {
+	defer func(w time.Duration) { lockWait = w }(lockWait)
+	lockWait = 200 * time.Millisecond
+	r := newCrashRig(t)
+	first := r.newProcess(nil)
+	raw, _ := json.Marshal(map[string]any{"keys": r.keys})
+	err := (&Signer{}).Configure(context.Background(), sdk.Config{DataDir: r.dataDir, Raw: raw})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second signer on a live data dir: %v", err)
+	}
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second := &Signer{}
+	if err := second.Configure(context.Background(), sdk.Config{DataDir: r.dataDir, Raw: raw}); err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	second.Close(context.Background())
 }
