@@ -98,11 +98,16 @@ func (e *Encryptor) Configure(ctx context.Context, cfg sdk.Config) error {
 	return nil
 }
 
+// wrapBudget bounds the KMS calls of one batch, below the host's default
+// 30 s filter deadline.
+var wrapBudget = 20 * time.Second
+
 // Process encrypts the configured fields of every record.
 func (e *Encryptor) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error) {
 	if e.kr == nil {
 		return nil, errors.New("encryptor: not configured")
 	}
+	e.kr.LimitWraps(wrapBudget)
 	out := &sdk.Batch{Records: make([]*sdk.Record, 0, len(in.Records))}
 	for i, r := range in.Records {
 		id := r.ID

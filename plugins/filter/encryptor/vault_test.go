@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sentinel-audit/sentinel/plugins/integrity"
 	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt"
@@ -231,5 +232,31 @@ func TestARefusedTokenHoldsTheBatchBack(t *testing.T) {
 	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
 	if out := process(t, e, `{"event_id":"e3","user_id":"erin","arguments":{"password":"hunter2"}}`); out.Len() != 1 {
 		t.Fatal("the batch did not go through once the token was renewed")
+	}
+}
+
+// A slow Vault and a batch of new subjects: the wraps share one budget, so
+// the batch fails (to be retried) well before the host's deadline instead of
+// the plugin being killed at it.
+func TestNewKeysOfOneBatchShareOneWrapBudget(t *testing.T) {
+	v := vaulttest.Start(t)
+	t.Setenv("SENTINEL_TEST_VAULT_TOKEN", v.Token)
+	e := &Encryptor{}
+	if err := e.Configure(context.Background(), vaultConfig(vaultKeys(t, v), v.URL)); err != nil {
+		t.Fatal(err)
+	}
+	defer func(b time.Duration) { wrapBudget = b }(wrapBudget)
+	wrapBudget = 500 * time.Millisecond
+	v.Delay = 200 * time.Millisecond
+	in := &sdk.Batch{}
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5", "u6"} {
+		r, _ := sdk.NewRecord([]byte(`{"event_id":"e-` + u + `","user_id":"` + u + `","arguments":{"password":"hunter2"}}`))
+		in.Records = append(in.Records, r)
+	}
+	start := time.Now()
+	_, err := e.Process(context.Background(), in)
+	var re *sdk.RetryError
+	if !errors.As(err, &re) || time.Since(start) > 2*time.Second {
+		t.Fatalf("after %v: %v, want a retryable error within the budget", time.Since(start), err)
 	}
 }

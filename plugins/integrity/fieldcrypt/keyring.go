@@ -96,6 +96,17 @@ type Keyring struct {
 	active      *dek
 	activeUses  uint64
 	RotateAfter uint64
+	wrapsUntil  time.Time // set by LimitWraps: no key-wrapping call runs past it
+}
+
+// LimitWraps bounds the KMS calls made from now on, together, to d: a
+// caller sets it per batch, so that a batch needing several new keys from a
+// slow KMS fails (to be retried) before the host's deadline rather than
+// being killed at it.
+func (kr *Keyring) LimitWraps(d time.Duration) {
+	kr.mu.Lock()
+	kr.wrapsUntil = time.Now().Add(d)
+	kr.mu.Unlock()
 }
 
 // ErrUnknownKey means a ciphertext names a key the keyring does not hold:
@@ -307,7 +318,11 @@ func (kr *Keyring) newKey(subject string) (*dek, error) {
 		rand.Read(key)
 		// Bounded below the host's default 30 s batch deadline, so that a
 		// silent KMS fails the batch (to be retried) rather than the plugin.
-		ctx, cancel := context.WithTimeout(context.Background(), wrapTimeout)
+		until := time.Now().Add(wrapTimeout)
+		if !kr.wrapsUntil.IsZero() && kr.wrapsUntil.Before(until) {
+			until = kr.wrapsUntil
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), until)
 		wrapped, err := kr.kek.Wrap(ctx, key, dekAAD(kid))
 		cancel()
 		if err != nil {

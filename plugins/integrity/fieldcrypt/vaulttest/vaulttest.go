@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Server is a fake Vault with one transit mount.
@@ -28,7 +29,8 @@ type Server struct {
 	*httptest.Server
 	Token     string // the only accepted X-Vault-Token
 	Mount     string
-	Namespace string // when set, X-Vault-Namespace must equal it
+	Namespace string        // when set, X-Vault-Namespace must equal it
+	Delay     time.Duration // before each answer: a slow Vault (set before requests)
 
 	mu       sync.Mutex
 	keys     map[string]*transitKey
@@ -140,6 +142,13 @@ func ok(w http.ResponseWriter, data map[string]any) {
 // ServeHTTP answers /v1/<mount>/{encrypt,decrypt}/<key> and
 // /v1/<mount>/keys/<key>/{rotate,config} like Vault does.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.Delay > 0 {
+		select {
+		case <-time.After(s.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rest, found := strings.CutPrefix(r.URL.Path, "/v1/"+s.Mount+"/")
