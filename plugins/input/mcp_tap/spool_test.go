@@ -38,6 +38,15 @@ func TestSpoolTornLastLineOfDeadWrapper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// and an empty file a wrapper created and died before renaming
+	abandoned := filepath.Join(spool, "01D.jsonl.new")
+	if err := os.WriteFile(abandoned, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(abandoned, old, old); err != nil {
+		t.Fatal(err)
+	}
 	ep, err := deliver.ParseAddress(filepath.Join(dir, mcp_tap.IngestSocket))
 	if err != nil {
 		t.Fatal(err)

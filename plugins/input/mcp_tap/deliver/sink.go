@@ -78,6 +78,7 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	if err := os.MkdirAll(o.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	removeAbandonedNew(o.SpoolDir)
 	if o.Queue <= 0 {
 		o.Queue = 8192
 	}
@@ -475,4 +476,26 @@ func readOffset(p string) int64 {
 		return 0
 	}
 	return n
+}
+
+// removeAbandonedNew deletes spool files a wrapper created and died before
+// renaming into place. Nothing is written to one before the rename, so an
+// abandoned one is empty; one younger than a minute, or locked, may belong
+// to a wrapper starting right now and is left alone.
+func removeAbandonedNew(dir string) {
+	names, _ := filepath.Glob(filepath.Join(dir, "*.jsonl.new"))
+	for _, p := range names {
+		st, err := os.Stat(p)
+		if err != nil || st.Size() != 0 || time.Since(st.ModTime()) < time.Minute {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(p)
+		}
+		f.Close()
+	}
 }
