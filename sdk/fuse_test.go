@@ -15,19 +15,21 @@ import (
 // stepFilter tags records with its name, rejects the ids it is told to,
 // remembers what it was sent, and can fail.
 type stepFilter struct {
-	name     string
-	reject   map[string]bool
-	fail     error
-	failOnce bool
-	seen     *[]string
-	dataDir  string
+	name      string
+	reject    map[string]bool
+	fail      error
+	failOnce  bool
+	stampBody bool // rewrite each body, as a tokenizer does
+	seen      *[]string
+	dataDir   string
 }
 
 func (s *stepFilter) Configure(_ context.Context, cfg sdk.Config) error {
 	var c struct {
-		Reject   []string `json:"reject"`
-		Fail     string   `json:"fail"`
-		FailOnce bool     `json:"fail_once"`
+		Reject    []string `json:"reject"`
+		Fail      string   `json:"fail"`
+		FailOnce  bool     `json:"fail_once"`
+		StampBody bool     `json:"stamp_body"`
 	}
 	if err := cfg.Decode(&c); err != nil {
 		return err
@@ -39,7 +41,7 @@ func (s *stepFilter) Configure(_ context.Context, cfg sdk.Config) error {
 	if c.Fail != "" {
 		s.fail = sdk.Retryable(errors.New(c.Fail))
 	}
-	s.failOnce = c.FailOnce
+	s.failOnce, s.stampBody = c.FailOnce, c.StampBody
 	return nil
 }
 
@@ -62,6 +64,9 @@ func (s *stepFilter) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, erro
 			r.Attributes = map[string]string{}
 		}
 		r.Attributes["path"] += "/" + s.name
+		if s.stampBody {
+			r.Body = append([]byte(`{"stamped_by":"`+s.name+`",`), r.Body[1:]...)
+		}
 		out.Records = append(out.Records, r)
 	}
 	return out, nil
@@ -73,6 +78,7 @@ func stepDef(name string, tick time.Duration, seen *[]string) *sdk.Definition {
 			{Name: "reject", Type: sdk.TypeStringList, Description: "ids to reject"},
 			{Name: "fail", Type: sdk.TypeString, Description: "fail every batch with this error"},
 			{Name: "fail_once", Type: sdk.TypeBool, Description: "fail the first batch, retryably"},
+			{Name: "stamp_body", Type: sdk.TypeBool, Description: "rewrite each record's body"},
 		}},
 		New: func() sdk.Plugin { return &stepFilter{seen: seen} }}
 }
@@ -230,5 +236,30 @@ func TestAFailedEmptyBatchIsNotResumed(t *testing.T) {
 	}
 	if strings.Join(seen, " ") != "x::final y::final" {
 		t.Fatalf("the Final batch reached %v", seen)
+	}
+}
+
+// Out of process the host retries with the records as it sent them, while
+// the first stage had already rewritten their bodies in the plugin: the
+// retry must still be recognised and resume at the stage that failed.
+func TestAResumeOverTheWireSurvivesAStageThatRewritesBodies(t *testing.T) {
+	var seen []string
+	def, _ := sdk.Fuse(stepDef("a", 0, &seen), stepDef("b", 0, &seen))
+	conn := sdktest.RPC(t, def)
+	raw := fusedConfig(t, sdk.FusedStage{Name: "x", Config: json.RawMessage(`{"stamp_body":true}`)},
+		sdk.FusedStage{Name: "y", Config: json.RawMessage(`{"fail_once":true}`)})
+	if err := conn.Configure(context.Background(), def.Name, "", raw, false); err != nil {
+		t.Fatal(err)
+	}
+	recs := sdktest.Records(3)
+	if _, err := sdktest.Process(t, conn, sdk.KindFilter, &sdk.Batch{Records: recs}); err == nil {
+		t.Fatal("the second stage should have failed the first attempt")
+	}
+	out, err := sdktest.Process(t, conn, sdk.KindFilter, &sdk.Batch{Seq: 2, Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "x::batch y::batch y::batch" || !strings.Contains(string(out.Records[0].Body), `"stamped_by":"x"`) {
+		t.Fatalf("stages saw %v; body %s", seen, out.Records[0].Body)
 	}
 }
