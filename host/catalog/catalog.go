@@ -242,7 +242,7 @@ func (p *Process) Exited() bool { return p.client.Exited() }
 // Start launches the component's plugin in its own process.
 func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config.Config) (*Process, error) {
 	if comp.Def != nil && comp.Def.FusedFrom() != nil {
-		return c.startFused(ctx, comp, strings.Split(comp.Plugin, sdk.FuseSeparator), cfg)
+		return c.startFused(ctx, comp, comp.Def.FusedFrom(), cfg)
 	}
 	path, pin := c.externalPath(comp.Plugin, cfg)
 	var cmd *exec.Cmd
@@ -270,9 +270,10 @@ func (c *Catalog) CanFuse(comp *config.Component, cfg *config.Config) bool {
 
 // startFused serves bundled filters in one process; it sees the environment
 // variables any of them was allowed.
-func (c *Catalog) startFused(ctx context.Context, comp *config.Component, names []string, cfg *config.Config) (*Process, error) {
+func (c *Catalog) startFused(ctx context.Context, comp *config.Component, members []*sdk.Definition, cfg *config.Config) (*Process, error) {
 	merged := &config.PluginPin{Name: comp.Plugin}
-	for _, n := range names {
+	for _, m := range members {
+		n := m.Name
 		if _, ok := c.Builtin(sdk.KindFilter, n); !ok {
 			return nil, fmt.Errorf("no bundled filter %q to fuse", n)
 		}
