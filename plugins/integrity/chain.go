@@ -1,6 +1,7 @@
 package integrity
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 // to continue from there (given the seed), and nothing secret. Segment seals
 // carry it so verification can start after segments removed by retention.
 type Point struct {
+	// Version is the chain's entry format; 0 in points written before
+	// version 2 existed, which means version 1.
+	Version  byte     `json:"version,omitempty"`
 	Origin   string   `json:"origin"`
 	T0       int64    `json:"t0"`
 	EpochNS  int64    `json:"epoch_ns"`
@@ -27,6 +31,9 @@ type Point struct {
 	// the genesis entry; 0 means none).
 	Window uint64 `json:"window,omitempty"`
 }
+
+// EntryVersion is the chain's entry format version.
+func (p Point) EntryVersion() byte { return max(p.Version, Version1) }
 
 // genesisEvent is the ev of a chain's first entry.
 type genesisEvent struct {
@@ -81,15 +88,19 @@ type chainState struct {
 // NewChain starts a chain whose genesis entry is written with the first
 // event. Epochs are epoch long and start at now.
 func NewChain(seed []byte, origin string, epoch time.Duration, now time.Time) (*Chain, error) {
+	return newChain(seed, CurrentVersion, origin, epoch, now)
+}
+
+func newChain(seed []byte, version byte, origin string, epoch time.Duration, now time.Time) (*Chain, error) {
 	if epoch <= 0 {
 		return nil, errors.New("epoch must be positive")
 	}
-	r, err := NewRatchet(seed)
+	r, err := NewRatchet(seed, version)
 	if err != nil {
 		return nil, err
 	}
 	return &Chain{
-		p:    Point{Origin: origin, T0: now.UnixNano(), EpochNS: int64(epoch), LastT: now.UnixNano()},
+		p:    Point{Version: version, Origin: origin, T0: now.UnixNano(), EpochNS: int64(epoch), LastT: now.UnixNano()},
 		r:    r,
 		h:    newHMACer(),
 		tree: NewTree(),
@@ -107,6 +118,10 @@ func RestoreChain(state []byte) (*Chain, error) {
 		return nil, fmt.Errorf("chain state: %w", err)
 	}
 	c := &Chain{p: st.Point, r: st.Ratchet, h: newHMACer(), tree: tree}
+	c.p.Version = c.p.EntryVersion()
+	if c.r.Version != c.p.Version && !(c.r.Version == 0 && c.p.Version == Version1) {
+		return nil, fmt.Errorf("chain state: ratchet of format %d in a chain of format %d", c.r.Version, c.p.Version)
+	}
 	if len(st.Point.Prev) == 32 {
 		copy(c.prev[:], st.Point.Prev)
 	}
@@ -144,15 +159,17 @@ func (c *Chain) epochOf(t int64) uint64 {
 
 // append signs one entry at the ratchet's position and emits its line.
 func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
-	e := Entry{Seq: c.p.NextSeq, Epoch: c.r.Epoch, T: t, Kind: kind, Event: ev}
-	computeMAC(c.h, &e.MAC, &c.r.EntryKey, &e, &c.prev)
+	e := Entry{Version: c.p.Version, Seq: c.p.NextSeq, Epoch: c.r.Epoch, T: t, Kind: kind, Event: ev}
+	evHash := sha256.Sum256(ev)
+	computeMAC(c.h, &e.MAC, &c.r.EntryKey, &e, &c.prev, &evHash)
 	buf := c.lineBuf(len(ev) + maxLineOverhead)
 	line := AppendEntryLine(buf, &e)
 	if cap(line) == cap(buf) { // written in place (always, given the bound)
 		c.slab = c.slab[:len(c.slab)+len(line)]
 	}
 	line = line[:len(line):len(line)]
-	c.tree.Append(line)
+	e.Event = line[len(line)-macSuffixAt-len(ev) : len(line)-macSuffixAt]
+	c.tree.AppendEntry(line, &e, &evHash)
 	c.prev = e.MAC
 	c.p.NextSeq++
 	c.p.LastT = t

@@ -10,7 +10,8 @@
 //	E_0      = HKDF-SHA256(S, "sentinel/v1/epoch0")
 //	E_{e+1}  = HMAC(E_e, "epoch-next")
 //	k_{e,0}  = HMAC(E_e, "entry-0")
-//	k_{e,j+1}= HMAC(k_{e,j}, "entry-next")
+//	k_{e,j+1}= SHA-256(D ‖ k_{e,j})      (format v2; D is a 32-byte domain)
+//	k_{e,j+1}= HMAC(k_{e,j}, "entry-next") (format v1)
 //
 // On entering epoch e the signer computes k_{e,0} and E_{e+1} and erases E_e;
 // after each entry it replaces k_{e,j} by k_{e,j+1}. A host compromised at
@@ -100,19 +101,23 @@ var (
 // epoch, the key for that entry and the next epoch's root. It never holds the
 // current epoch's root, so used entry keys cannot be recomputed from it.
 type Ratchet struct {
+	// Version is the chain's entry format (0 in states saved before
+	// version 2 existed: version 1), which fixes the entry step.
+	Version   byte     `json:"version,omitempty"`
 	Epoch     uint64   `json:"epoch"`
 	Pos       uint64   `json:"pos"`
 	EntryKey  [32]byte `json:"entry_key"`
 	NextEpoch [32]byte `json:"next_epoch"`
 }
 
-// NewRatchet starts the schedule at epoch 0, entry 0.
-func NewRatchet(seed []byte) (Ratchet, error) {
+// NewRatchet starts the schedule of a chain of the given format version at
+// epoch 0, entry 0.
+func NewRatchet(seed []byte, version byte) (Ratchet, error) {
 	e0, err := hkdf.Key(sha256.New, seed, nil, "sentinel/v1/epoch0", 32)
 	if err != nil {
 		return Ratchet{}, err
 	}
-	var r Ratchet
+	r := Ratchet{Version: version}
 	var root [32]byte
 	copy(root[:], e0)
 	r.enter(newHMACer(), &root)
@@ -129,8 +134,28 @@ func (r *Ratchet) enter(h *hmacer, root *[32]byte) {
 
 // StepEntry moves to the next entry's key and erases the used one.
 func (r *Ratchet) StepEntry(h *hmacer) {
-	h.mac(&r.EntryKey, &r.EntryKey, labelEntryNext)
+	if r.Version >= Version2 {
+		stepEntryKey(&r.EntryKey)
+	} else {
+		h.mac(&r.EntryKey, &r.EntryKey, labelEntryNext)
+	}
 	r.Pos++
+}
+
+// entryStepDomain fills the first half of the one block the v2 entry step
+// hashes; the key fills the other half.
+const entryStepDomain = "sentinel/v2/entry-next\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
+// stepEntryKey replaces key by SHA-256(entryStepDomain ‖ key): one-way, so a
+// later key does not give an earlier one, at one compression of a full
+// block. The block is hashed in place, never copied into the digest's
+// buffer, and erased here after.
+func stepEntryKey(key *[32]byte) {
+	var block [64]byte
+	copy(block[:32], entryStepDomain)
+	copy(block[32:], key[:])
+	*key = sha256.Sum256(block[:])
+	clear(block[:])
 }
 
 // StepEpoch moves to entry 0 of the next epoch, erasing this epoch's keys.
@@ -140,10 +165,10 @@ func (r *Ratchet) StepEpoch(h *hmacer) {
 	r.Epoch++
 }
 
-// Seek returns the ratchet at (epoch, pos) from the seed: the verifier's way
-// in, epoch+pos HMACs.
-func Seek(seed []byte, epoch, pos uint64) (Ratchet, error) {
-	r, err := NewRatchet(seed)
+// Seek returns the ratchet of a chain of the given version at (epoch, pos)
+// from the seed: the verifier's way in, epoch+pos steps.
+func Seek(seed []byte, version byte, epoch, pos uint64) (Ratchet, error) {
+	r, err := NewRatchet(seed, version)
 	if err != nil {
 		return r, err
 	}

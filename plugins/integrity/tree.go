@@ -16,12 +16,39 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// LeafHash is the RFC 6962 leaf hash of a stored line (without its newline).
+// LeafHash is the RFC 6962 leaf hash of a stored line (without its newline):
+// for a version 2 entry line, the hash of its bytes with ev replaced by
+// SHA-256(ev) (see entryLeaf); for any other line, of the line itself.
 func LeafHash(line []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte{0})
-	h.Write(line)
-	return h.Sum(make([]byte, 0, 32))
+	var leaf [32]byte
+	NewTree().leafOf(&leaf, line)
+	return leaf[:]
+}
+
+// leafDomainV2 starts a version 2 leaf's input after RFC 6962's 0x00 leaf
+// prefix; no stored line starts with it, so v1 and v2 leaves cannot collide.
+const leafDomainV2 = "\x00sentinel/v2/leaf\x00"
+
+// entryLeaf is the leaf hash of the entry line whose parsed form is e, given
+// evHash = SHA-256(e.Event). A version 2 leaf covers every byte of the line
+// but ev, and ev through its hash, which the entry's MAC also covers: ev is
+// read once per entry instead of twice.
+func entryLeaf(out *[32]byte, line []byte, e *Entry, evHash *[32]byte, h hash.Hash) {
+	if e.Version < Version2 {
+		h.Reset()
+		h.Write(leafPrefix)
+		h.Write(line)
+		h.Sum(out[:0])
+		return
+	}
+	head := line[:len(line)-macSuffixAt-len(e.Event)]
+	tail := line[len(line)-macSuffixAt:]
+	var buf [256]byte // enough for any line ParseEntryLine accepts: head is at most ~100 bytes
+	b := append(buf[:0], leafDomainV2...)
+	b = append(b, head...)
+	b = append(b, evHash[:]...)
+	b = append(b, tail...)
+	*out = sha256.Sum256(b)
 }
 
 // Tree is the compact Merkle range over every entry line so far: the roots
@@ -58,11 +85,33 @@ var leafPrefix = []byte{0}
 
 // Append adds the line as the next leaf.
 func (t *Tree) Append(line []byte) {
-	t.h.Reset()
-	t.h.Write(leafPrefix)
-	t.h.Write(line)
-	t.h.Sum(t.leaf[:0])
+	t.leafOf(&t.leaf, line)
 	t.AppendHash(&t.leaf)
+}
+
+// AppendEntry adds an entry line already parsed into e, whose ev hashes to
+// evHash (nil: not yet hashed).
+func (t *Tree) AppendEntry(line []byte, e *Entry, evHash *[32]byte) {
+	if evHash == nil && e.Version >= Version2 {
+		sum := sha256.Sum256(e.Event)
+		evHash = &sum
+	}
+	entryLeaf(&t.leaf, line, e, evHash, t.h)
+	t.AppendHash(&t.leaf)
+}
+
+// leafOf writes the leaf hash of any stored line. A line that claims
+// version 2 but does not parse is hashed whole: the verifier reports it.
+func (t *Tree) leafOf(out *[32]byte, line []byte) {
+	var e Entry
+	if lineVersion(line) < Version2 || ParseEntryLine(line, &e) != nil {
+		e.Version = Version1
+	}
+	var evHash [32]byte
+	if e.Version >= Version2 {
+		evHash = sha256.Sum256(e.Event)
+	}
+	entryLeaf(out, line, &e, &evHash, t.h)
 }
 
 // AppendHash adds a leaf by its leaf hash: every full pair of equal

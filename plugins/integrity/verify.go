@@ -3,6 +3,7 @@ package integrity
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,13 +122,23 @@ func NewVerifier(seed []byte, pub note.Verifier) (*Verifier, error) {
 	}
 	v := &Verifier{seed: seed, pub: pub, h: newHMACer(), tree: NewTree(), wantRoots: map[uint64][]byte{}}
 	if seed != nil {
-		r, err := NewRatchet(seed)
-		if err != nil {
+		if _, err := NewRatchet(seed, CurrentVersion); err != nil {
 			return nil, err
 		}
-		v.r = r
 	}
 	return v, nil
+}
+
+// begin starts the chain at p, where its first stored entry, in the given
+// format, tells what the chain is.
+func (v *Verifier) begin(p Point, version byte) {
+	p.Version = version
+	v.p, v.started = p, true
+	if v.seed != nil {
+		v.r, _ = NewRatchet(v.seed, version) // the seed was checked by NewVerifier
+	} else {
+		v.r = Ratchet{Version: version}
+	}
 }
 
 // Resume starts verification at a chain point (from the seal of the last
@@ -138,13 +149,15 @@ func (v *Verifier) Resume(p Point) error {
 		return err
 	}
 	if v.seed != nil {
-		r, err := Seek(v.seed, p.Epoch, p.Pos)
+		r, err := Seek(v.seed, p.EntryVersion(), p.Epoch, p.Pos)
 		if err != nil {
 			return err
 		}
 		v.r = r
 	}
 	v.p, v.tree, v.started = p, tree, true
+	v.p.Version = p.EntryVersion()
+	v.r.Version = v.p.Version
 	copy(v.prev[:], p.Prev)
 	return nil
 }
@@ -155,7 +168,7 @@ func (v *Verifier) Resume(p Point) error {
 // verify under the key of the position it claims; the verifier then
 // continues from the MAC, key and Merkle range it carries. It reports and
 // returns false when the entry is forged or the gap is undeclared.
-func (v *Verifier) restart(pos Pos, e *Entry) bool {
+func (v *Verifier) restart(pos Pos, e *Entry, evHash *[32]byte) bool {
 	report := func(k Kind, detail string) bool {
 		v.Report(Finding{Kind: k, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: detail})
 		return false
@@ -168,10 +181,11 @@ func (v *Verifier) restart(pos Pos, e *Entry) bool {
 		if r.LostFrom != 0 || e.Seq > r.Window {
 			return report(Deleted, "the chain does not start with its genesis entry: the first entries are missing")
 		}
-		v.p = Point{Origin: r.Origin, T0: r.T0, EpochNS: r.EpochNS, LastT: r.T0, Window: r.Window}
-		v.started = true
+		v.begin(Point{Origin: r.Origin, T0: r.T0, EpochNS: r.EpochNS, LastT: r.T0, Window: r.Window}, e.Version)
 	} else if r.Origin != v.p.Origin || r.T0 != v.p.T0 || r.EpochNS != v.p.EpochNS || r.Window != v.p.Window {
 		return report(Modified, "restart entry does not match the chain's genesis")
+	} else if e.Version != v.p.Version {
+		return report(Modified, versionMismatch(e.Version, v.p.Version))
 	}
 	want := v.p.NextSeq
 	if e.Seq < want {
@@ -208,7 +222,7 @@ func (v *Verifier) restart(pos Pos, e *Entry) bool {
 		}
 		var prev, mac [32]byte
 		copy(prev[:], r.Prev)
-		computeMAC(v.h, &mac, &nr.EntryKey, e, &prev)
+		computeMAC(v.h, &mac, &nr.EntryKey, e, &prev, evHash)
 		if !hmac.Equal(mac[:], e.MAC[:]) {
 			return report(Deleted, fmt.Sprintf("entries %d..%d are missing, and the restart entry that would declare them lost is forged (its MAC does not verify)", want, e.Seq-1))
 		}
@@ -277,13 +291,17 @@ func (v *Verifier) Entry(pos Pos, line []byte) {
 		return
 	}
 	v.Entries++
+	var evHash [32]byte
+	if e.Version >= Version2 || v.seed != nil {
+		evHash = sha256.Sum256(e.Event) // once, for both the MAC and the leaf
+	}
 	if e.Kind == KindRestart && v.pending == nil && !v.stopped {
 		v.Restarts++
-		if !v.restart(pos, &e) {
+		if !v.restart(pos, &e, &evHash) {
 			return
 		}
 	}
-	v.tree.Append(line)
+	v.tree.AppendEntry(line, &e, &evHash)
 	if r, ok := v.wantRoots[v.tree.Size()]; ok && r == nil {
 		v.wantRoots[v.tree.Size()] = v.tree.Root()
 	}
@@ -314,8 +332,11 @@ func (v *Verifier) Entry(pos Pos, line []byte) {
 			v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: "genesis entry unreadable"})
 			return
 		}
-		v.p = Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, LastT: g.T0, Window: g.Window}
-		v.started = true
+		v.begin(Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, LastT: g.T0, Window: g.Window}, e.Version)
+	}
+	if e.Version != v.p.Version {
+		v.Report(Finding{Kind: Modified, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true, Detail: versionMismatch(e.Version, v.p.Version)})
+		return
 	}
 	if want := v.epochOf(e.T); e.Epoch != want {
 		v.Report(Finding{Kind: KeyOutsideEpoch, Segment: pos.Segment, Line: pos.Line, Seq: e.Seq, HasSeq: true,
@@ -333,7 +354,7 @@ func (v *Verifier) Entry(pos Pos, line []byte) {
 			return
 		}
 		var mac [32]byte
-		computeMAC(v.h, &mac, &v.r.EntryKey, &e, &v.prev)
+		computeMAC(v.h, &mac, &v.r.EntryKey, &e, &v.prev, &evHash)
 		if !hmac.Equal(mac[:], e.MAC[:]) {
 			v.pending = &pending{pos: pos, seq: e.Seq, want: v.p.NextSeq, line: append([]byte(nil), line...), macBad: true}
 			return
@@ -361,6 +382,10 @@ func (v *Verifier) Entry(pos Pos, line []byte) {
 	} else if e.Kind == KindEpochSeal {
 		v.r.Epoch++
 	}
+}
+
+func versionMismatch(line, chain byte) string {
+	return fmt.Sprintf("entry is in format v%d where its chain is in format v%d", line, chain)
 }
 
 func (v *Verifier) epochOf(t int64) uint64 {

@@ -21,7 +21,7 @@ func joinSeg(lines [][]byte) []byte { return append(bytes.Join(lines, []byte("\n
 func entryIdx(lines [][]byte) []int {
 	var out []int
 	for i, l := range lines {
-		if bytes.HasPrefix(l, []byte(`{"v":1,`)) && bytes.Contains(l, []byte(`"k":"e"`)) {
+		if integrity.IsEntryLine(l) && bytes.Contains(l, []byte(`"k":"e"`)) {
 			out = append(out, i)
 		}
 	}

@@ -61,12 +61,12 @@ func (t *tracker) admit(line []byte) (replayed bool) {
 			Window  uint64 `json:"window"`
 		}
 		_ = json.Unmarshal(e.Event, &g)
-		t.p = integrity.Point{Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, Window: g.Window}
+		t.p = integrity.Point{Version: e.Version, Origin: g.Origin, T0: g.T0, EpochNS: g.EpochNS, Window: g.Window}
 		t.started = true
 	case integrity.KindRestart:
 		t.restart(&e)
 	}
-	t.tree.Append(line)
+	t.tree.AppendEntry(line, &e, nil)
 	if e.Epoch != t.p.Epoch {
 		t.p.Epoch, t.p.Pos = e.Epoch, 0
 	}
@@ -97,7 +97,7 @@ func (t *tracker) restart(e *integrity.Entry) {
 		return
 	}
 	if !t.started {
-		t.p = integrity.Point{Origin: r.Origin, T0: r.T0, EpochNS: r.EpochNS, Window: r.Window}
+		t.p = integrity.Point{Version: e.Version, Origin: r.Origin, T0: r.T0, EpochNS: r.EpochNS, Window: r.Window}
 		t.started = true
 	}
 	t.tree = tree
