@@ -17,6 +17,7 @@ type Fields struct {
 	patterns [][]string
 	joined   []string // the path as written, for patterns without "*"
 	literal  []bool   // no "*": the pattern is its only path
+	literals *pathNode
 }
 
 // CompileFields checks and compiles field paths.
@@ -34,6 +35,12 @@ func CompileFields(paths []string) (Fields, error) {
 		f.patterns = append(f.patterns, segs)
 		f.joined = append(f.joined, p)
 		f.literal = append(f.literal, literal)
+		if literal {
+			if f.literals == nil {
+				f.literals = &pathNode{}
+			}
+			f.literals.add(segs, p)
+		}
 	}
 	return f, nil
 }
@@ -70,14 +77,25 @@ func expand(body []byte, pat []string, prefix []string, out *[][]string) {
 
 // EncryptEvent replaces each present, not yet encrypted, non-null field of
 // body by its encrypted form. It returns the new body and the count of fields
-// encrypted. The body is scanned once per field and rebuilt once; body itself
+// encrypted. The body is scanned once for all fields without "*" and once
+// per field with one, and rebuilt once; body itself
 // is not modified.
 func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
 	var stack [8]span
 	spans := stack[:0]
+	if f.literals != nil {
+		var ok bool
+		if spans, ok = locate(body, f.literals, spans); !ok {
+			spans = spans[:0]
+			for i, pat := range f.patterns {
+				if f.literal[i] {
+					spans = addSpan(spans, body, pat, f.joined[i])
+				}
+			}
+		}
+	}
 	for i, pat := range f.patterns {
 		if f.literal[i] {
-			spans = addSpan(spans, body, pat, f.joined[i])
 			continue
 		}
 		var paths [][]string

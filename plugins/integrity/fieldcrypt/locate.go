@@ -1,0 +1,211 @@
+package fieldcrypt
+
+import "bytes"
+
+// pathNode is one segment of the literal field paths, as a trie: the fields
+// "arguments.password" and "result" are root → {arguments → {password}, result}.
+// locate finds every one of them in one pass over the event, where a lookup
+// per field would scan the event once per field.
+type pathNode struct {
+	key      string
+	path     string // the field's dotted path when a field ends here, else ""
+	children []*pathNode
+}
+
+func (n *pathNode) child(key []byte) *pathNode {
+	for _, c := range n.children {
+		if c.key == string(key) {
+			return c
+		}
+	}
+	return nil
+}
+
+func (n *pathNode) add(segs []string, path string) {
+	for _, s := range segs {
+		c := n.child([]byte(s))
+		if c == nil {
+			c = &pathNode{key: s}
+			n.children = append(n.children, c)
+		}
+		n = c
+	}
+	n.path = path
+}
+
+// locate appends the spans of the fields under root present in body: every
+// occurrence, so a key given twice does not leave its second value in
+// plaintext for a last-key-wins reader. It reports false when body is not
+// plain enough to read this way (malformed, or an escaped key on the way to
+// a field), and the caller falls back to a lookup per field.
+func locate(body []byte, root *pathNode, spans []span) ([]span, bool) {
+	s := skimmer{b: body, ok: true}
+	s.space()
+	if s.peek() != '{' {
+		return spans, false
+	}
+	spans = s.object(root, spans)
+	return spans, s.ok
+}
+
+// skimmer walks JSON that was validated on ingestion without validating it
+// again; it only has to find value boundaries, and stops (ok = false) at
+// anything it does not expect rather than guess.
+type skimmer struct {
+	b  []byte
+	i  int
+	ok bool
+}
+
+func (s *skimmer) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *skimmer) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// object reads the object at s.i ('{'), collecting the spans of the fields
+// under n.
+func (s *skimmer) object(n *pathNode, spans []span) []span {
+	s.i++ // '{'
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+		return spans
+	}
+	for s.ok {
+		if s.peek() != '"' {
+			s.ok = false
+			return spans
+		}
+		ks := s.i + 1
+		s.str()
+		if !s.ok {
+			return spans
+		}
+		key := s.b[ks : s.i-1]
+		s.space()
+		if s.peek() != ':' {
+			s.ok = false
+			return spans
+		}
+		s.i++
+		s.space()
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// An escaped key may spell a field's name: let the per-field
+			// lookup, which unescapes keys, decide.
+			s.ok = false
+			return spans
+		}
+		var c *pathNode
+		if n != nil {
+			c = n.child(key)
+		}
+		start := s.i
+		if c != nil && len(c.children) > 0 && s.peek() == '{' {
+			spans = s.object(c, spans)
+		} else {
+			s.value()
+		}
+		if !s.ok {
+			return spans
+		}
+		if c != nil && c.path != "" {
+			spans = addValueSpan(spans, s.b, start, s.i, c.path)
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+			s.space()
+		case '}':
+			s.i++
+			return spans
+		default:
+			s.ok = false
+		}
+	}
+	return spans
+}
+
+// addValueSpan appends the span body[start:end] unless the value is null or
+// a string already encrypted.
+func addValueSpan(spans []span, body []byte, start, end int, path string) []span {
+	v := body[start:end]
+	if bytes.Equal(v, []byte("null")) || (v[0] == '"' && bytes.HasPrefix(v[1:], []byte(Prefix))) {
+		return spans
+	}
+	return append(spans, span{start: start, end: end, path: path})
+}
+
+// str moves past the string at s.i.
+func (s *skimmer) str() {
+	start := s.i + 1
+	for i := start; ; i++ {
+		j := bytes.IndexByte(s.b[i:], '"')
+		if j < 0 {
+			s.ok, s.i = false, len(s.b)
+			return
+		}
+		i += j
+		backslashes := 0
+		for k := i - 1; k >= start && s.b[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 { // not an escaped quote
+			s.i = i + 1
+			return
+		}
+	}
+}
+
+// value moves past the value at s.i.
+func (s *skimmer) value() {
+	switch s.peek() {
+	case '"':
+		s.str()
+	case '{', '[':
+		depth := 0
+		for s.ok && s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				s.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return
+				}
+			}
+			s.i++
+		}
+		s.ok = false
+	default:
+		start := s.i
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if s.i == start {
+					s.ok = false
+				}
+				return
+			}
+			s.i++
+		}
+		s.ok = false
+	}
+}

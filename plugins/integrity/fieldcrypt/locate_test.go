@@ -1,0 +1,156 @@
+package fieldcrypt
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var locateFields = []string{"arguments.password", "result", "a.b.c", "token"}
+
+// lookupSpans is the reference: one jsonparser lookup per field.
+func lookupSpans(t testing.TB, body []byte) []span {
+	f, err := CompileFields(locateFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spans []span
+	for i, pat := range f.patterns {
+		spans = addSpan(spans, body, pat, f.joined[i])
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	return spans
+}
+
+func locateSpans(t testing.TB, body []byte) ([]span, bool) {
+	f, err := CompileFields(locateFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans, ok := locate(body, f.literals, nil)
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	return spans, ok
+}
+
+var locateCases = []string{
+	`{"event_id":"e","arguments":{"password":"hunter2","path":"/etc"},"result":"ok"}`,
+	` { "result" : { "rows" : [ 1 , {"x":"}"} ] } , "arguments" : { "password" : 42 } } `,
+	`{"arguments":{"path":"a\"b\\","password":"p\\\"w"},"result":[1,2,[3]],"token":true}`,
+	`{"a":{"b":{"c":"deep","d":1},"c":2},"b":{"c":3}}`,
+	`{"arguments":"not an object","result":null,"token":"$enc:v1.k.x"}`,
+	`{"arguments":{"nested":{"password":"no"}},"password":"top"}`,
+	`{"x":"\u0022result\u0022","result":-1.5e+3,"token":false}`,
+	`{}`,
+	`{"result":""}`,
+}
+
+// One pass finds exactly what a lookup per field finds.
+func TestLocateMatchesLookupPerField(t *testing.T) {
+	for _, body := range locateCases {
+		got, ok := locateSpans(t, []byte(body))
+		if !ok {
+			t.Fatalf("%s: not located", body)
+		}
+		if want := lookupSpans(t, []byte(body)); !slices.Equal(got, want) {
+			t.Fatalf("%s:\n got %v\nwant %v", body, got, want)
+		}
+	}
+}
+
+// A key given twice is encrypted twice: a last-key-wins reader would
+// otherwise see the second value in plaintext.
+func TestLocateEncryptsDuplicateKeys(t *testing.T) {
+	_, kr := testKeyring(t)
+	f, _ := CompileFields([]string{"result"})
+	enc, n, err := kr.EncryptEvent([]byte(`{"event_id":"e","result":"first","result":"second"}`), f, "", "e")
+	if err != nil || n != 2 || strings.Contains(string(enc), "first") || strings.Contains(string(enc), "second") {
+		t.Fatalf("%d fields, err %v: %s", n, err, enc)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(enc, &v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Escaped keys and malformed bodies are left to the lookup per field.
+func TestLocateDefersToLookup(t *testing.T) {
+	for _, body := range []string{
+		`{"res\u0075lt":"secret"}`,
+		`{"result":"unterminated}`,
+		`["result"]`,
+		`{"result" "x"}`,
+	} {
+		if _, ok := locateSpans(t, []byte(body)); ok {
+			t.Errorf("%s: located", body)
+		}
+	}
+	_, kr := testKeyring(t)
+	f, _ := CompileFields([]string{"result"})
+	enc, n, err := kr.EncryptEvent([]byte(`{"res\u0075lt":"secret"}`), f, "", "e")
+	if err != nil || n != 1 || strings.Contains(string(enc), "secret") {
+		t.Fatalf("escaped key: %d fields, err %v: %s", n, err, enc)
+	}
+}
+
+// On any valid JSON object with unique keys, one pass and the lookup per
+// field agree; on anything, locate neither panics nor loops.
+func FuzzLocate(f *testing.F) {
+	for _, c := range locateCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := locateSpans(t, body)
+		if !ok || !json.Valid(body) || hasDuplicateKeys(body) {
+			return
+		}
+		if want := lookupSpans(t, body); !slices.Equal(got, want) {
+			t.Fatalf("%q:\n got %v\nwant %v", body, got, want)
+		}
+	})
+}
+
+func hasDuplicateKeys(body []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	type frame struct {
+		obj  bool
+		keys map[string]bool
+		key  bool // the next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{obj: v == '{', keys: map[string]bool{}, key: v == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		case string:
+			if top != nil && top.obj && top.key {
+				if top.keys[v] {
+					return true
+				}
+				top.keys[v] = true
+				top.key = false
+				continue
+			}
+		}
+		if top != nil && top.obj {
+			top.key = true
+		}
+	}
+}
