@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/sentinel-audit/sentinel/sdk"
 )
 
 // Point is where a chain stands after some entry: everything a verifier needs
@@ -76,7 +78,7 @@ type Chain struct {
 	r    Ratchet
 	h    *hmacer
 	tree *Tree
-	slab []byte // lines are carved from it: one allocation for many entries
+	slab sdk.Slab // lines are carved from it: one allocation for many entries
 }
 
 // chainState is the persisted form: the point plus the ratchet's keys.
@@ -162,12 +164,7 @@ func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
 	e := Entry{Version: c.p.Version, Seq: c.p.NextSeq, Epoch: c.r.Epoch, T: t, Kind: kind, Event: ev}
 	evHash := sha256.Sum256(ev)
 	computeMAC(c.h, &e.MAC, &c.r.EntryKey, &e, &c.prev, &evHash)
-	buf := c.lineBuf(len(ev) + maxLineOverhead)
-	line := AppendEntryLine(buf, &e)
-	if cap(line) == cap(buf) { // written in place (always, given the bound)
-		c.slab = c.slab[:len(c.slab)+len(line)]
-	}
-	line = line[:len(line):len(line)]
+	line := c.slab.Keep(AppendEntryLine(c.slab.Buf(len(ev)+maxLineOverhead), &e))
 	e.Event = line[len(line)-macSuffixAt-len(ev) : len(line)-macSuffixAt]
 	c.tree.AppendEntry(line, &e, &evHash)
 	c.prev = e.MAC
@@ -180,16 +177,6 @@ func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
 // maxLineOverhead bounds an entry line's bytes besides its ev: framing,
 // three numbers of at most 20 digits, kind and MAC.
 const maxLineOverhead = 192
-
-// lineBuf returns an empty slice of the slab with room for n bytes; the
-// caller takes what it appends by growing the slab. Lines never share bytes,
-// and a full slab is left to the lines that use it.
-func (c *Chain) lineBuf(n int) []byte {
-	if cap(c.slab)-len(c.slab) < n {
-		c.slab = make([]byte, 0, max(64<<10, n))
-	}
-	return c.slab[len(c.slab):len(c.slab)]
-}
 
 // Advance writes the genesis entry if none yet, and a seal for every epoch
 // that ended before now, so that no epoch goes unsealed even when idle.

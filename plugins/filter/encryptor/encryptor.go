@@ -54,6 +54,7 @@ type Encryptor struct {
 	fields  fieldcrypt.Fields
 	subject []string
 	count   uint64
+	slab    sdk.Slab // new bodies are carved from it
 }
 
 // Validate checks the configuration.
@@ -118,7 +119,7 @@ func (e *Encryptor) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, err
 		if e.subject != nil {
 			subject, _ = jsonparser.GetString(r.Body, e.subject...)
 		}
-		body, n, err := e.kr.EncryptEvent(r.Body, e.fields, subject, id)
+		body, n, err := e.kr.EncryptEventSlab(&e.slab, r.Body, e.fields, subject, id)
 		if errors.Is(err, fieldcrypt.ErrKeyUnavailable) {
 			// No data key now (Vault down or refusing, a full disk): the
 			// events are fine, so the whole batch waits (the host retries it

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/buger/jsonparser"
+
+	"github.com/sentinel-audit/sentinel/sdk"
 )
 
 // Fields is a compiled list of dotted field paths ("arguments.password"),
@@ -81,6 +83,12 @@ func expand(body []byte, pat []string, prefix []string, out *[][]string) {
 // per field with one, and rebuilt once; body itself
 // is not modified.
 func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
+	return kr.EncryptEventSlab(nil, body, f, subject, eventID)
+}
+
+// EncryptEventSlab is EncryptEvent building the new body in slab (nil: its
+// own allocation).
+func (kr *Keyring) EncryptEventSlab(slab *sdk.Slab, body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
 	var stack [8]span
 	spans := stack[:0]
 	if f.literals != nil {
@@ -115,7 +123,12 @@ func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) 
 		}
 		grow += (sp.end-sp.start+16+12)*4/3 + len(Prefix) + 16
 	}
-	out := make([]byte, 0, len(body)+grow)
+	var out []byte
+	if slab != nil {
+		out = slab.Buf(len(body) + grow)
+	} else {
+		out = make([]byte, 0, len(body)+grow)
+	}
 	prev := 0
 	for _, sp := range spans {
 		out = append(out, body[prev:sp.start]...)
@@ -125,7 +138,11 @@ func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) 
 		}
 		prev = sp.end
 	}
-	return append(out, body[prev:]...), len(spans), nil
+	out = append(out, body[prev:]...)
+	if slab != nil {
+		out = slab.Keep(out)
+	}
+	return out, len(spans), nil
 }
 
 // addSpan appends the span of the field at path if it is present, not null
