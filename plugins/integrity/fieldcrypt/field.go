@@ -36,7 +36,7 @@ func aad(dst []byte, kid, eventID, path string) []byte {
 // JSON value plain of field path in event eventID, under the subject's key
 // (or the shared key when subject is empty).
 func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path string) ([]byte, error) {
-	d, err := kr.keyFor(subject)
+	d, nonce, err := kr.keyFor(subject)
 	if err != nil {
 		return dst, err
 	}
@@ -44,7 +44,7 @@ func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path str
 	// they would escape through the AEAD interface, two allocations a field.
 	bp := scratchPool.Get().(*[]byte)
 	ad := aad((*bp)[:0], d.kid, eventID, path)
-	sealed := d.aead.Seal(ad[len(ad):], nil, plain, ad)
+	sealed := d.aead.Seal(append(ad[len(ad):], nonce[:]...), nonce[:], plain, ad) // nonce ‖ ciphertext ‖ tag
 	dst = append(dst, '"')
 	dst = append(dst, Prefix...)
 	dst = append(dst, version...)
@@ -104,7 +104,10 @@ func (kr *Keyring) Decrypt(s, eventID, path string) ([]byte, error) {
 		return nil, err
 	}
 	var abuf [128]byte
-	plain, err := d.aead.Open(nil, nil, sealed, aad(abuf[:0], kid, eventID, path))
+	if len(sealed) < nonceSize+d.aead.Overhead() {
+		return nil, fmt.Errorf("key %s, field %s: %w", kid, path, ErrCorrupt)
+	}
+	plain, err := d.aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], aad(abuf[:0], kid, eventID, path))
 	if err != nil {
 		return nil, fmt.Errorf("key %s, field %s: %w", kid, path, ErrCorrupt)
 	}

@@ -1,7 +1,9 @@
 package fieldcrypt
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +154,52 @@ func TestNestedFieldsEncryptTheOuterOnce(t *testing.T) {
 	dec, errs := kr.DecryptEvent(enc, "01J0")
 	if len(errs) > 0 || string(dec) != event {
 		t.Fatalf("round trip: %s %v", dec, errs)
+	}
+}
+
+// testdata/previous holds a keyring and events encrypted by the previous
+// release, whose AEAD drew its own nonces: they still decrypt.
+func TestDecryptsPreviousReleasesFields(t *testing.T) {
+	kr, err := OpenKeyring(filepath.Join("testdata", "previous"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "previous", "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		id := fmt.Sprintf("ev%04d", i)
+		dec, errs := kr.DecryptEvent([]byte(ev), id)
+		want := fmt.Sprintf(`"password":"pw-%d"`, i)
+		if len(errs) > 0 || !strings.Contains(string(dec), want) || !strings.Contains(string(dec), `"result":{"ok":true}`) {
+			t.Fatalf("event %d: %s %v", i, dec, errs)
+		}
+	}
+}
+
+// Every field gets its own nonce, across refills of the keyring's buffer of
+// random bytes, and the same plaintext never encrypts the same way twice.
+func TestNoncesNeverRepeat(t *testing.T) {
+	_, kr := testKeyring(t)
+	seen := map[string]bool{}
+	for i := range 2000 {
+		enc, err := kr.AppendEncrypted(nil, []byte(`"same"`), "", "ev", "f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, payload, err := split(strings.Trim(string(enc), `"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := base64.RawURLEncoding.DecodeString(payload)
+		if err != nil || len(sealed) != nonceSize+len(`"same"`)+16 {
+			t.Fatalf("payload %d: %v", i, err)
+		}
+		nonce := string(sealed[:nonceSize])
+		if seen[nonce] || nonce == string(make([]byte, nonceSize)) {
+			t.Fatalf("nonce repeated (or zero) at field %d", i)
+		}
+		seen[nonce] = true
 	}
 }

@@ -80,7 +80,7 @@ type keyFile struct {
 
 type dek struct {
 	kid     string
-	aead    cipher.AEAD
+	aead    cipher.AEAD // AES-256-GCM with 96-bit nonces the keyring draws at random
 	subject string
 }
 
@@ -97,6 +97,22 @@ type Keyring struct {
 	activeUses  uint64
 	RotateAfter uint64
 	wrapsUntil  time.Time // set by LimitWraps: no key-wrapping call runs past it
+	nonces      [nonceSize * 256]byte
+	noncesUsed  int
+}
+
+const nonceSize = 12
+
+// nonce returns a fresh random nonce; kr.mu is held.
+func (kr *Keyring) nonce() (n [nonceSize]byte) {
+	if kr.noncesUsed == 0 || kr.noncesUsed == len(kr.nonces) {
+		rand.Read(kr.nonces[:]) // never fails (crypto/rand crashes the program instead)
+		kr.noncesUsed = 0
+	}
+	copy(n[:], kr.nonces[kr.noncesUsed:])
+	clear(kr.nonces[kr.noncesUsed : kr.noncesUsed+nonceSize]) // handed out once
+	kr.noncesUsed += nonceSize
+	return n
 }
 
 // LimitWraps bounds the KMS calls made from now on, together, to d: a
@@ -251,7 +267,7 @@ func openKeyring(ctx context.Context, dir string, kek KEK) (*Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open keyring: %w", err)
 		}
-		a, err := newAEAD(key)
+		a, err := newFieldAEAD(key)
 		clear(key)
 		if err != nil {
 			return nil, err
@@ -272,6 +288,21 @@ func NewRawKeyring(raw []byte) (*Keyring, error) {
 		return nil, errors.New("raw key must be 32 bytes")
 	}
 	return &Keyring{raw: append([]byte(nil), raw...), keys: map[string]*dek{}, subjects: map[string]string{}, RotateAfter: DefaultRotateAfter}, nil
+}
+
+// newFieldAEAD is a data key's AEAD. Its nonces come from the keyring's
+// buffer of random bytes (nonceFor): as random as one read per field, at a
+// read per 256 fields.
+func newFieldAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("aes key: %w", err)
+	}
+	a, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("aes-gcm: %w", err)
+	}
+	return a, nil
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
@@ -337,7 +368,7 @@ func (kr *Keyring) newKey(subject string) (*dek, error) {
 			return nil, keyUnavailable{err}
 		}
 	}
-	a, err := newAEAD(key)
+	a, err := newFieldAEAD(key)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +393,7 @@ func (kr *Keyring) lookup(kid string) (*dek, error) {
 		if err != nil {
 			return nil, err
 		}
-		a, err := newAEAD(k)
+		a, err := newFieldAEAD(k)
 		if err != nil {
 			return nil, err
 		}
@@ -388,9 +419,17 @@ func validKID(kid string) bool {
 // keyFor returns the key to encrypt with: the subject's own key (created on
 // first use) or the shared key, rotated after RotateAfter uses. A fresh shared
 // key is made at each start, so use counts never outlive the process.
-func (kr *Keyring) keyFor(subject string) (*dek, error) {
+func (kr *Keyring) keyFor(subject string) (*dek, [nonceSize]byte, error) {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
+	d, err := kr.keyForLocked(subject)
+	if err != nil {
+		return nil, [nonceSize]byte{}, err
+	}
+	return d, kr.nonce(), nil
+}
+
+func (kr *Keyring) keyForLocked(subject string) (*dek, error) {
 	if subject != "" {
 		h := SubjectHash(subject)
 		if kid, ok := kr.subjects[h]; ok {
