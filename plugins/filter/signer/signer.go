@@ -210,6 +210,7 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 	if s.chain.Size() > 0 {
 		s.chain.Advance(now, emitChain) // epoch seals, even when idle
 	}
+	copies := make([]sdk.Record, len(in.Records)) // one allocation for the batch's entry records
 	for i, r := range in.Records {
 		if !isObject(r.Body) {
 			out.Reject(i, "signer: record body is not a JSON object")
@@ -217,7 +218,7 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 		}
 		s.chain.Advance(now, emitChain)
 		s.chain.Sign(now, r.Body, func(line []byte) {
-			out.Records = append(out.Records, entryRecord(r, line))
+			out.Records = append(out.Records, entryRecord(&copies[i], r, line))
 			s.answer = append(s.answer, answerLine{in: int32(i), kind: kindEntry, line: line})
 		})
 		s.sinceCk++
@@ -261,6 +262,7 @@ func (s *Signer) rollback(sinceCk int, lastCk time.Time, ckSize uint64, restart 
 func (s *Signer) replay(in *sdk.Batch, lines []answerLine) *sdk.Batch {
 	now := s.now()
 	out := &sdk.Batch{Records: make([]*sdk.Record, 0, len(lines))}
+	copies := make([]sdk.Record, len(in.Records)) // one allocation for the batch's entry records
 	for i, r := range in.Records {
 		if !isObject(r.Body) {
 			out.Reject(i, "signer: record body is not a JSON object")
@@ -269,7 +271,7 @@ func (s *Signer) replay(in *sdk.Batch, lines []answerLine) *sdk.Batch {
 	for _, ln := range lines {
 		switch {
 		case ln.in >= 0 && int(ln.in) < len(in.Records):
-			out.Records = append(out.Records, entryRecord(in.Records[ln.in], ln.line))
+			out.Records = append(out.Records, entryRecord(&copies[ln.in], in.Records[ln.in], ln.line))
 		case ln.kind == kindCkpt:
 			out.Records = append(out.Records, s.chainRecord(now, ln.line, "checkpoint"))
 		default:
@@ -281,16 +283,17 @@ func (s *Signer) replay(in *sdk.Batch, lines []answerLine) *sdk.Batch {
 
 func isObject(body []byte) bool { return len(body) > 0 && body[0] == '{' }
 
-// entryRecord is r carrying its signed entry line as the body.
-func entryRecord(r *sdk.Record, line []byte) *sdk.Record {
-	c := *r
+// entryRecord makes c a copy of r carrying its signed entry line as the
+// body. r is left as it came: a failed batch is retried with it.
+func entryRecord(c, r *sdk.Record, line []byte) *sdk.Record {
+	*c = *r
 	c.Attributes = make(map[string]string, len(r.Attributes)+1)
 	for k, v := range r.Attributes {
 		c.Attributes[k] = v
 	}
 	c.Attributes[AttrLine] = "entry"
 	c.Body = line
-	return &c
+	return c
 }
 
 func (s *Signer) chainRecord(now time.Time, line []byte, kind string) *sdk.Record {
