@@ -64,7 +64,12 @@ func (s *skimmer) peek() byte {
 	return 0
 }
 
+// space skips whitespace; events are mostly compact, so the common case is
+// one comparison.
 func (s *skimmer) space() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
