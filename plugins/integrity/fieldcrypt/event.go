@@ -3,6 +3,7 @@ package fieldcrypt
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -115,12 +116,9 @@ func (kr *Keyring) EncryptEventSlab(slab *sdk.Slab, body []byte, f Fields, subje
 	if len(spans) == 0 {
 		return body, 0, nil
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	spans = outermost(spans)
 	grow := 0
-	for i, sp := range spans {
-		if i > 0 && sp.start < spans[i-1].end {
-			return kr.encryptNested(body, spans, subject, eventID)
-		}
+	for _, sp := range spans {
 		grow += (sp.end-sp.start+16+12)*4/3 + len(Prefix) + 16
 	}
 	var out []byte
@@ -165,83 +163,54 @@ func addSpan(spans []span, body []byte, path []string, joined string) []span {
 	return append(spans, span{start: start, end: end, path: joined})
 }
 
-// encryptNested handles field lists where one field holds another: fields
-// are encrypted one after the other in body order, so the outer field is
-// encrypted whole and the inner one, now inside its ciphertext, is skipped.
-func (kr *Keyring) encryptNested(body []byte, spans []span, subject, eventID string) ([]byte, int, error) {
-	n := 0
-	var enc []byte
+// outermost sorts spans into body order and drops every span inside
+// another (a field inside a field also configured, or one path matched by
+// two patterns): the outer field is encrypted whole, the inner one with it.
+func outermost(spans []span) []span {
+	slices.SortFunc(spans, func(a, b span) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(b.end, a.end))
+	})
+	kept := spans[:0]
 	for _, sp := range spans {
-		path := strings.Split(sp.path, ".")
-		val, typ, _, err := jsonparser.Get(body, path...)
-		if err != nil || typ == jsonparser.NotExist || typ == jsonparser.Null {
+		if len(kept) > 0 && sp.start < kept[len(kept)-1].end {
 			continue
 		}
-		if typ == jsonparser.String {
-			if strings.HasPrefix(string(val), Prefix) {
-				continue
-			}
-			val = rawString(body, path, val)
-		}
-		if enc, err = kr.AppendEncrypted(enc[:0], val, subject, eventID, sp.path); err != nil {
-			return body, n, err
-		}
-		nb, err := jsonparser.Set(body, enc, path...)
-		if err != nil {
-			return body, n, fmt.Errorf("set %s: %w", sp.path, err)
-		}
-		body = nb
-		n++
+		kept = append(kept, sp)
 	}
-	return body, n, nil
-}
-
-// rawString returns a string value with its quotes.
-func rawString(body []byte, path []string, unquoted []byte) []byte {
-	out := make([]byte, 0, len(unquoted)+2)
-	out = append(out, '"')
-	out = append(out, unquoted...)
-	return append(out, '"')
+	return kept
 }
 
 // DecryptEvent replaces every encrypted field it holds a key for by its
 // plaintext. Fields it cannot decrypt (destroyed key, corruption) stay as
 // they are and are counted; their errors name key and field, never content.
 func (kr *Keyring) DecryptEvent(body []byte, eventID string) ([]byte, []error) {
-	type found struct {
-		path []string
-		val  string
+	fields, ok := encryptedFields(body)
+	if !ok {
+		return body, []error{errors.New("event is not a well-formed JSON object: nothing decrypted")}
 	}
-	var todo []found
-	var walk func(obj []byte, prefix []string)
-	walk = func(obj []byte, prefix []string) {
-		_ = jsonparser.ObjectEach(obj, func(key, value []byte, typ jsonparser.ValueType, _ int) error {
-			p := append(append([]string(nil), prefix...), string(key))
-			switch typ {
-			case jsonparser.String:
-				if strings.HasPrefix(string(value), Prefix) {
-					todo = append(todo, found{p, string(value)})
-				}
-			case jsonparser.Object:
-				walk(value, p)
-			}
-			return nil
-		})
+	if len(fields) == 0 {
+		return body, nil
 	}
-	walk(body, nil)
 	var errs []error
-	for _, f := range todo {
-		plain, err := kr.Decrypt(f.val, eventID, strings.Join(f.path, "."))
+	out := make([]byte, 0, len(body))
+	prev := 0
+	for _, f := range fields {
+		var enc string
+		if err := json.Unmarshal(body[f.start:f.end], &enc); err != nil {
+			errs = append(errs, fmt.Errorf("field %s: %w", f.path, ErrCorrupt))
+			continue
+		}
+		plain, err := kr.Decrypt(enc, eventID, f.path)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		nb, err := jsonparser.Set(body, plain, f.path...)
-		if err != nil {
-			errs = append(errs, errors.New("cannot place decrypted field "+strings.Join(f.path, ".")))
+		if !json.Valid(plain) {
+			errs = append(errs, errors.New("cannot place decrypted field "+f.path+": not a JSON value"))
 			continue
 		}
-		body = nb
+		out = append(append(out, body[prev:f.start]...), plain...)
+		prev = f.end
 	}
-	return body, errs
+	return append(out, body[prev:]...), errs
 }

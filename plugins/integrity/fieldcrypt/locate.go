@@ -1,6 +1,10 @@
 package fieldcrypt
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
 
 // pathNode is one segment of the literal field paths, as a trie: the fields
 // "arguments.password" and "result" are root → {arguments → {password}, result}.
@@ -35,9 +39,9 @@ func (n *pathNode) add(segs []string, path string) {
 
 // locate appends the spans of the fields under root present in body: every
 // occurrence, so a key given twice does not leave its second value in
-// plaintext for a last-key-wins reader. It reports false when body is not
-// plain enough to read this way (malformed, or an escaped key on the way to
-// a field), and the caller falls back to a lookup per field.
+// plaintext for a last-key-wins reader; keys are compared unescaped. It
+// reports false when body is malformed, and the caller falls back to a
+// lookup per field.
 func locate(body []byte, root *pathNode, spans []span) ([]span, bool) {
 	s := skimmer{b: body, ok: true}
 	s.space()
@@ -108,10 +112,13 @@ func (s *skimmer) object(n *pathNode, spans []span) []span {
 		s.i++
 		s.space()
 		if bytes.IndexByte(key, '\\') >= 0 {
-			// An escaped key may spell a field's name: let the per-field
-			// lookup, which unescapes keys, decide.
-			s.ok = false
-			return spans
+			// An escaped key may spell a field's name ("res\u0075lt").
+			var k string
+			if json.Unmarshal(s.b[ks-1:ks+len(key)+1], &k) != nil {
+				s.ok = false
+				return spans
+			}
+			key = []byte(k)
 		}
 		var c *pathNode
 		if n != nil {
@@ -128,6 +135,76 @@ func (s *skimmer) object(n *pathNode, spans []span) []span {
 		}
 		if c != nil && c.path != "" {
 			spans = addValueSpan(spans, s.b, start, s.i, c.path)
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+			s.space()
+		case '}':
+			s.i++
+			return spans
+		default:
+			s.ok = false
+		}
+	}
+	return spans
+}
+
+// encryptedFields returns the span of every encrypted string value in the
+// objects of body, with its dotted path (keys unescaped), the path its AAD
+// names. It reports false when body is malformed.
+func encryptedFields(body []byte) ([]span, bool) {
+	s := skimmer{b: body, ok: true}
+	s.space()
+	if s.peek() != '{' {
+		return nil, false
+	}
+	spans := s.encryptedIn("", nil)
+	return spans, s.ok
+}
+
+func (s *skimmer) encryptedIn(prefix string, spans []span) []span {
+	s.i++ // '{'
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+		return spans
+	}
+	for s.ok {
+		if s.peek() != '"' {
+			s.ok = false
+			return spans
+		}
+		ks := s.i + 1
+		s.str()
+		if !s.ok {
+			return spans
+		}
+		key := string(s.b[ks : s.i-1])
+		if strings.IndexByte(key, '\\') >= 0 && json.Unmarshal(s.b[ks-1:s.i], &key) != nil {
+			s.ok = false
+			return spans
+		}
+		s.space()
+		if s.peek() != ':' {
+			s.ok = false
+			return spans
+		}
+		s.i++
+		s.space()
+		start := s.i
+		switch {
+		case s.peek() == '{':
+			spans = s.encryptedIn(prefix+key+".", spans)
+		case s.peek() == '"' && bytes.HasPrefix(s.b[s.i+1:], []byte(Prefix)):
+			s.str()
+			spans = append(spans, span{start: start, end: s.i, path: prefix + key})
+		default:
+			s.value()
+		}
+		if !s.ok {
+			return spans
 		}
 		s.space()
 		switch s.peek() {

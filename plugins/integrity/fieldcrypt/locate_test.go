@@ -73,23 +73,40 @@ func TestLocateEncryptsDuplicateKeys(t *testing.T) {
 	}
 }
 
-// Escaped keys and malformed bodies are left to the lookup per field.
-func TestLocateDefersToLookup(t *testing.T) {
-	for _, body := range []string{
-		`{"res\u0075lt":"secret"}`,
-		`{"result":"unterminated}`,
-		`["result"]`,
-		`{"result" "x"}`,
+// Escaped keys are read unescaped, and every copy of a repeated field is
+// encrypted, also where fields nest; malformed bodies are left to the
+// lookup per field.
+func TestLocateEscapedNestedAndRepeated(t *testing.T) {
+	_, kr := testKeyring(t)
+	for _, c := range []struct {
+		fields []string
+		body   string
+		n      int
+	}{
+		{[]string{"result"}, `{"res\u0075lt":"SECRET"}`, 1},
+		{[]string{"result"}, `{"ev\u0065nt_id":"e","result":"SECRET","result":"SECRET"}`, 2},
+		{[]string{"result"}, `{"result":"SECRET","res\u0075lt":"SECRET"}`, 2},
+		{[]string{"arguments", "arguments.password", "token"}, `{"arguments":{"password":"SECRET"},"token":"SECRET","token":"SECRET"}`, 3},
+		{[]string{"arguments", "arguments.password"}, `{"arguments":{"password":"SECRET","x":"SECRET"},"arguments":{"y":"SECRET"}}`, 2},
+		{[]string{"arguments.*", "arguments.password"}, `{"arguments":{"password":"SECRET","x":"SECRET"}}`, 2},
 	} {
+		f, err := CompileFields(c.fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, n, err := kr.EncryptEvent([]byte(c.body), f, "", "e")
+		if err != nil || n != c.n || strings.Contains(string(enc), "SECRET") {
+			t.Errorf("%v on %s: %d fields (want %d), err %v: %s", c.fields, c.body, n, c.n, err, enc)
+		}
+		dec, errs := kr.DecryptEvent(enc, "e")
+		if len(errs) > 0 || strings.Count(string(dec), "SECRET") != strings.Count(c.body, "SECRET") {
+			t.Errorf("%s: decrypted %s %v", c.body, dec, errs)
+		}
+	}
+	for _, body := range []string{`{"result":"unterminated}`, `["result"]`, `{"result" "x"}`} {
 		if _, ok := locateSpans(t, []byte(body)); ok {
 			t.Errorf("%s: located", body)
 		}
-	}
-	_, kr := testKeyring(t)
-	f, _ := CompileFields([]string{"result"})
-	enc, n, err := kr.EncryptEvent([]byte(`{"res\u0075lt":"secret"}`), f, "", "e")
-	if err != nil || n != 1 || strings.Contains(string(enc), "secret") {
-		t.Fatalf("escaped key: %d fields, err %v: %s", n, err, enc)
 	}
 }
 
