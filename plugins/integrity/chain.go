@@ -121,6 +121,9 @@ func RestoreChain(state []byte) (*Chain, error) {
 	}
 	c := &Chain{p: st.Point, r: st.Ratchet, h: newHMACer(), tree: tree}
 	c.p.Version = c.p.EntryVersion()
+	if c.p.Version > CurrentVersion {
+		return nil, fmt.Errorf("chain state: entry format %d is newer than this release's (%d)", c.p.Version, CurrentVersion)
+	}
 	if c.r.Version != c.p.Version && !(c.r.Version == 0 && c.p.Version == Version1) {
 		return nil, fmt.Errorf("chain state: ratchet of format %d in a chain of format %d", c.r.Version, c.p.Version)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	"github.com/buger/jsonparser"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
@@ -53,6 +54,17 @@ func CheckInclusion(p *InclusionProof, pub note.Verifier) (Checkpoint, error) {
 	c, err := OpenCheckpoint([]byte(p.Checkpoint), pub)
 	if err != nil {
 		return c, err
+	}
+	// Only an entry line is a leaf: any other text hashed as one could be
+	// built to match an entry's version 2 leaf.
+	var e Entry
+	if err := ParseEntryLine([]byte(p.Entry), &e); err != nil {
+		return c, fmt.Errorf("proof's entry is not an entry line: %w", err)
+	}
+	if p.EventID != "" {
+		if id, err := jsonparser.GetString(e.Event, "event_id"); err != nil || id != p.EventID {
+			return c, fmt.Errorf("proof names event %q but its entry holds event %q", p.EventID, id)
+		}
 	}
 	path := make([][]byte, len(p.Proof))
 	for i, s := range p.Proof {

@@ -40,7 +40,7 @@ var Definition = &sdk.Definition{
 	Version: "0.1.0",
 	Summary: "Forward-secure HMAC chain, Merkle tree and signed checkpoints over every record",
 	Description: `Each record's body becomes the "ev" of an entry line
-{"v":1,"seq":N,"ep":E,"t":NANOS,"k":"e","ev":{...},"mac":"..."} whose MAC
+{"v":2,"seq":N,"ep":E,"t":NANOS,"k":"e","ev":{...},"mac":"..."} whose MAC
 chains to the previous entry under a key that evolves per entry and per epoch
 (old keys are erased). Checkpoint records {"ckpt":"<signed note>"} commit to the
 RFC 6962 Merkle tree of all entry lines. Verify with ` + "`sentinel verify`" + `.`,

@@ -12,7 +12,7 @@
 //	retention.log        the seal line of every segment removed by retention
 //
 // Lines of a framed segment: a header {"hdr":...}, then entry lines
-// {"v":1,"seq":...} and checkpoint lines {"ckpt":...} from the signer (or
+// {"v":2,"seq":...} and checkpoint lines {"ckpt":...} from the signer (or
 // plain record bodies when there is no signer), and a seal {"seal":...}.
 package store
 

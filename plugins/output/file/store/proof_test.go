@@ -1,7 +1,9 @@
 package store
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +25,26 @@ func TestInclusionProofChecksWithPublicKeyOnly(t *testing.T) {
 		if _, err := integrity.CheckInclusion(&back, fx.pub); err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		back.Entry = back.Entry[:len(back.Entry)-50] + back.Entry[len(back.Entry)-49:]
+		entry := back.Entry
+		back.Entry = entry[:len(entry)-50] + entry[len(entry)-49:]
 		if _, err := integrity.CheckInclusion(&back, fx.pub); err == nil {
 			t.Fatalf("%s: altered entry passed its proof", id)
+		}
+		// The text a version 2 leaf hashes, offered as the entry, is not one.
+		var e integrity.Entry
+		if err := integrity.ParseEntryLine([]byte(entry), &e); err != nil {
+			t.Fatal(err)
+		}
+		evAt := strings.Index(entry, `,"ev":`) + len(`,"ev":`)
+		sum := sha256.Sum256(e.Event)
+		back.EventID = ""
+		back.Entry = "sentinel/v2/leaf\x00" + entry[:evAt] + string(sum[:]) + entry[evAt+len(e.Event):]
+		if _, err := integrity.CheckInclusion(&back, fx.pub); err == nil {
+			t.Fatalf("%s: a leaf's preimage passed as its entry", id)
+		}
+		back.Entry, back.EventID = entry, "ev999999" // a proof for one event, relabelled as another
+		if _, err := integrity.CheckInclusion(&back, fx.pub); err == nil {
+			t.Fatalf("%s: proof passed for an event it does not hold", id)
 		}
 	}
 }
