@@ -3,7 +3,6 @@ package fieldcrypt
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 )
 
 // pathNode is one segment of the literal field paths, as a trie: the fields
@@ -87,68 +86,82 @@ func (s *skimmer) space() {
 // object reads the object at s.i ('{'), collecting the spans of the fields
 // under n.
 func (s *skimmer) object(n *pathNode, spans []span) []span {
-	s.i++ // '{'
-	s.space()
-	if s.peek() == '}' {
-		s.i++
-		return spans
-	}
-	for s.ok {
-		if s.peek() != '"' {
-			s.ok = false
-			return spans
-		}
-		ks := s.i + 1
-		s.str()
+	for more := s.open(); more && s.ok; more = s.next() {
+		key := s.member()
 		if !s.ok {
 			return spans
 		}
-		key := s.b[ks : s.i-1]
-		s.space()
-		if s.peek() != ':' {
-			s.ok = false
-			return spans
-		}
-		s.i++
-		s.space()
-		if bytes.IndexByte(key, '\\') >= 0 {
-			// An escaped key may spell a field's name ("res\u0075lt").
-			var k string
-			if json.Unmarshal(s.b[ks-1:ks+len(key)+1], &k) != nil {
-				s.ok = false
-				return spans
-			}
-			key = []byte(k)
-		}
-		var c *pathNode
-		if n != nil {
-			c = n.child(key)
-		}
+		c := n.child(key)
 		start := s.i
 		if c != nil && len(c.children) > 0 && s.peek() == '{' {
 			spans = s.object(c, spans)
 		} else {
 			s.value()
 		}
-		if !s.ok {
-			return spans
-		}
-		if c != nil && c.path != "" {
+		if s.ok && c != nil && c.path != "" {
 			spans = addValueSpan(spans, s.b, start, s.i, c.path)
-		}
-		s.space()
-		switch s.peek() {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return spans
-		default:
-			s.ok = false
 		}
 	}
 	return spans
+}
+
+// open moves past the '{' at s.i and reports whether members follow.
+func (s *skimmer) open() bool {
+	s.i++
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+		return false
+	}
+	return true
+}
+
+// member reads `"key":` at s.i and returns the key, unescaped when it
+// holds escapes: "res\u0075lt" may spell a field's name.
+func (s *skimmer) member() []byte {
+	if s.peek() != '"' {
+		s.ok = false
+		return nil
+	}
+	ks := s.i + 1
+	s.str()
+	if !s.ok {
+		return nil
+	}
+	key := s.b[ks : s.i-1]
+	if bytes.IndexByte(key, '\\') >= 0 {
+		var k string
+		if json.Unmarshal(s.b[ks-1:s.i], &k) != nil {
+			s.ok = false
+			return nil
+		}
+		key = []byte(k)
+	}
+	s.space()
+	if s.peek() != ':' {
+		s.ok = false
+		return nil
+	}
+	s.i++
+	s.space()
+	return key
+}
+
+// next moves past the ',' after a member and reports whether another
+// follows; at the closing '}' it moves past it and reports false.
+func (s *skimmer) next() bool {
+	s.space()
+	switch s.peek() {
+	case ',':
+		s.i++
+		s.space()
+		return true
+	case '}':
+		s.i++
+		return false
+	}
+	s.ok = false
+	return false
 }
 
 // encryptedFields returns the span of every encrypted string value in the
@@ -165,57 +178,20 @@ func encryptedFields(body []byte) ([]span, bool) {
 }
 
 func (s *skimmer) encryptedIn(prefix string, spans []span) []span {
-	s.i++ // '{'
-	s.space()
-	if s.peek() == '}' {
-		s.i++
-		return spans
-	}
-	for s.ok {
-		if s.peek() != '"' {
-			s.ok = false
-			return spans
-		}
-		ks := s.i + 1
-		s.str()
+	for more := s.open(); more && s.ok; more = s.next() {
+		key := s.member()
 		if !s.ok {
 			return spans
 		}
-		key := string(s.b[ks : s.i-1])
-		if strings.IndexByte(key, '\\') >= 0 && json.Unmarshal(s.b[ks-1:s.i], &key) != nil {
-			s.ok = false
-			return spans
-		}
-		s.space()
-		if s.peek() != ':' {
-			s.ok = false
-			return spans
-		}
-		s.i++
-		s.space()
 		start := s.i
 		switch {
 		case s.peek() == '{':
-			spans = s.encryptedIn(prefix+key+".", spans)
+			spans = s.encryptedIn(prefix+string(key)+".", spans)
 		case s.peek() == '"' && bytes.HasPrefix(s.b[s.i+1:], []byte(Prefix)):
 			s.str()
-			spans = append(spans, span{start: start, end: s.i, path: prefix + key})
+			spans = append(spans, span{start: start, end: s.i, path: prefix + string(key)})
 		default:
 			s.value()
-		}
-		if !s.ok {
-			return spans
-		}
-		s.space()
-		switch s.peek() {
-		case ',':
-			s.i++
-			s.space()
-		case '}':
-			s.i++
-			return spans
-		default:
-			s.ok = false
 		}
 	}
 	return spans
