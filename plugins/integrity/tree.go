@@ -158,19 +158,33 @@ func (t *Tree) Hashes() [][]byte {
 	return out
 }
 
-// Checkpoint is the C2SP tlog-checkpoint body: origin, tree size, root.
+// Checkpoint is the C2SP tlog-checkpoint body: origin, tree size, root,
+// and optional extension lines after them (the store marks its seal
+// checkpoints with one). Readers ignore extensions they do not know.
 type Checkpoint struct {
-	Origin string
-	Size   uint64
-	Root   []byte
+	Origin     string
+	Size       uint64
+	Root       []byte
+	Extensions []string
 }
 
 func (c Checkpoint) body() string {
-	return fmt.Sprintf("%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root))
+	for _, e := range c.Extensions {
+		b.WriteString(e)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // SignCheckpoint returns the signed note for c.
 func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
+	for _, e := range c.Extensions {
+		if e == "" || strings.ContainsAny(e, "\n") {
+			return nil, fmt.Errorf("sign checkpoint: extension line %q is empty or holds a newline", e)
+		}
+	}
 	msg, err := note.Sign(&note.Note{Text: c.body()}, s)
 	if err != nil {
 		return nil, fmt.Errorf("sign checkpoint: %w", err)
@@ -214,7 +228,16 @@ func parseCheckpointBody(text string) (Checkpoint, error) {
 	if err != nil || len(root) != 32 {
 		return Checkpoint{}, fmt.Errorf("checkpoint: bad root hash")
 	}
-	return Checkpoint{Origin: lines[0], Size: size, Root: root}, nil
+	c := Checkpoint{Origin: lines[0], Size: size, Root: root}
+	// Extension lines sit between the root and the body's final newline;
+	// checkpoints without them (all before seal markers) parse as before.
+	for _, e := range lines[3 : len(lines)-1] {
+		if e == "" {
+			return Checkpoint{}, errors.New("checkpoint: empty extension line")
+		}
+		c.Extensions = append(c.Extensions, e)
+	}
+	return c, nil
 }
 
 // CheckpointLine is how a checkpoint is stored in a segment and in

@@ -8,7 +8,8 @@
 //
 //	seg-00000001.jsonl   sealed segment (mode 0440)
 //	seg-00000002.jsonl   active segment
-//	checkpoints.log      every signed checkpoint, append-only
+//	checkpoints.log      every signed checkpoint, append-only; a seal's
+//	                     checkpoint names its segment ("sentinel-seal N")
 //	retention.log        the seal line of every segment removed by retention
 //
 // Lines of a framed segment: a header {"hdr":...}, then entry lines
@@ -138,6 +139,26 @@ func classify(line []byte) int {
 		return lineRetention
 	}
 	return linePlain
+}
+
+// sealExtPrefix starts the extension line of a seal checkpoint:
+// "sentinel-seal <segment>". It makes the seal's checkpoint differ from any
+// other checkpoint of the same tree, so checkpoints.log records that the
+// segment was sealed at that tree size.
+const sealExtPrefix = "sentinel-seal "
+
+func sealExtension(n int) string { return sealExtPrefix + strconv.Itoa(n) }
+
+// sealedSegment returns the segment a seal checkpoint says was sealed.
+func sealedSegment(c integrity.Checkpoint) (int, bool) {
+	for _, e := range c.Extensions {
+		if rest, ok := strings.CutPrefix(e, sealExtPrefix); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n > 0 {
+				return n, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func hashLine(line []byte) string {

@@ -267,19 +267,24 @@ func (s *Store) rotate(reason string) error {
 }
 
 // seal writes the final checkpoint (when a signer is set) and the seal line,
-// syncs, and makes the segment read-only.
+// syncs, makes the segment read-only, and then records the seal checkpoint
+// in checkpoints.log. The checkpoint names the segment (an extension line),
+// so the log says "segment N was sealed at tree size S" and verify can tell
+// a cut-off seal from a segment that was never sealed. The log gets it only
+// once the seal is on disk: a crash mid-seal must not leave a record of a
+// seal that is not there.
 func (s *Store) seal(reason string) error {
+	var ckpt []byte
 	if s.opts.Framed {
 		if s.opts.Signer != nil && s.track.started && s.track.tree.Size() > 0 {
-			signed, err := integrity.SignCheckpoint(integrity.Checkpoint{Origin: s.track.origin(s.opts.Signer), Size: s.track.tree.Size(), Root: s.track.tree.Root()}, s.opts.Signer)
+			c := integrity.Checkpoint{Origin: s.track.origin(s.opts.Signer), Size: s.track.tree.Size(), Root: s.track.tree.Root(),
+				Extensions: []string{sealExtension(s.seg)}}
+			signed, err := integrity.SignCheckpoint(c, s.opts.Signer)
 			if err != nil {
 				return err
 			}
-			line := integrity.AppendCheckpointLine(nil, signed)
-			if _, err := s.ckpts.Write(append(append([]byte(nil), line...), '\n')); err != nil {
-				return fmt.Errorf("write %s: %w", CheckpointsFile, err)
-			}
-			if err := s.write(append(line, '\n'), 1); err != nil {
+			ckpt = append(integrity.AppendCheckpointLine(nil, signed), '\n')
+			if err := s.write(ckpt, 1); err != nil {
 				return err
 			}
 		}
@@ -313,6 +318,14 @@ func (s *Store) seal(reason string) error {
 	s.f = nil
 	if err := os.Chmod(SegmentPath(s.opts.Dir, s.seg), 0o440); err != nil {
 		return fmt.Errorf("seal segment %d: %w", s.seg, err)
+	}
+	if ckpt != nil {
+		if _, err := s.ckpts.Write(ckpt); err != nil {
+			return fmt.Errorf("write %s: %w", CheckpointsFile, err)
+		}
+		if err := s.ckpts.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", CheckpointsFile, err)
+		}
 	}
 	return nil
 }

@@ -58,6 +58,14 @@ type walker struct {
 	v    *integrity.Verifier
 	opts VerifyOptions
 	rep  *Report
+
+	// What the walk saw of segment seals, to check the seals checkpoints.log
+	// records: the seal of each sealed segment, the segments retention
+	// removed, and the last segment with its line count.
+	seals    map[int]*Seal
+	retired  map[int]Retired
+	last     int
+	lastLine int
 }
 
 // Verify checks a store directory: segment numbering and header chain, every
@@ -88,7 +96,8 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 			v.Want(cp.Size)
 		}
 	}
-	w := &walker{v: v, opts: opts, rep: &Report{Path: dir, Segments: len(segs), LogCheckpoints: len(logCkpts)}}
+	w := &walker{v: v, opts: opts, rep: &Report{Path: dir, Segments: len(segs), LogCheckpoints: len(logCkpts)},
+		seals: map[int]*Seal{}, retired: retired, last: segs[len(segs)-1]}
 
 	prevSeal := ""
 	for k := 1; k < segs[0]; k++ {
@@ -202,6 +211,7 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 				return false
 			}
 			sealed, sealHash = true, hashLine(line)
+			w.seals[n] = &sl.Seal
 		case lineRecovered:
 			var rl recoveredLine
 			if json.Unmarshal(line, &rl) == nil {
@@ -224,6 +234,7 @@ func (w *walker) segment(dir string, n int, prevSeal string, last bool) (string,
 		return !w.v.Halted()
 	})
 	w.rep.Lines += int64(lineNo)
+	w.lastLine = lineNo
 	if err != nil {
 		return "", fmt.Errorf("read segment %d: %w", n, err)
 	}
@@ -312,6 +323,10 @@ func (w *walker) finish(logCkpts [][]byte) *Report {
 					Detail: fmt.Sprintf("%s: checkpoint at size %d does not match the store (entries rewritten, or a fork)", pos, c.Size)})
 				break
 			}
+			if f, bad := w.checkSealRecord(c, pos); bad {
+				findings = append(findings, f)
+				break
+			}
 		}
 	}
 	if len(findings) == 0 && v.Entries == 0 {
@@ -326,6 +341,36 @@ func (w *walker) finish(logCkpts [][]byte) *Report {
 		rep.Unchecked = v.Unchecked()
 	}
 	return rep
+}
+
+// checkSealRecord checks a seal checkpoint from checkpoints.log against the
+// segment it names: that segment must be sealed (or removed by retention),
+// at the tree size the checkpoint covers. A last segment without its seal
+// otherwise looks like the active segment of a store that crashed.
+func (w *walker) checkSealRecord(c integrity.Checkpoint, pos string) (integrity.Finding, bool) {
+	n, ok := sealedSegment(c)
+	if !ok {
+		return integrity.Finding{}, false
+	}
+	if _, ok := w.retired[n]; ok {
+		return integrity.Finding{}, false
+	}
+	if sl, ok := w.seals[n]; ok {
+		if sl.Point != nil && sl.Point.TreeSize != c.Size {
+			return integrity.Finding{Kind: integrity.Modified, Segment: n,
+				Detail: fmt.Sprintf("%s records segment %d sealed at tree size %d, but its seal says %d", pos, n, c.Size, sl.Point.TreeSize)}, true
+		}
+		return integrity.Finding{}, false
+	}
+	switch {
+	case n == w.last:
+		return integrity.Finding{Kind: integrity.TruncatedTail, Segment: n, Line: w.lastLine,
+			Detail: fmt.Sprintf("segment %d ends without its seal, but %s records that it was sealed at tree size %d: its end was cut", n, pos, c.Size)}, true
+	case n > w.last:
+		return integrity.Finding{Kind: integrity.TruncatedTail, Segment: n,
+			Detail: fmt.Sprintf("segment %d is gone, but %s records that it was sealed at tree size %d: the store's tail was cut", n, pos, c.Size)}, true
+	}
+	return integrity.Finding{}, false // earlier segments: the walk named what is wrong with them
 }
 
 // coveredLoss finds the declared loss that a checkpoint of size covers the
