@@ -132,6 +132,17 @@ func ParseEntryLine(line []byte, e *Entry) error {
 	return nil
 }
 
+// SplitEntryLine cuts a well-formed entry line around its ev: the line is
+// head ‖ ev ‖ tail.
+func SplitEntryLine(line []byte) (head, ev, tail []byte, err error) {
+	var e Entry
+	if err := ParseEntryLine(line, &e); err != nil {
+		return nil, nil, nil, err
+	}
+	evAt := len(line) - macSuffixAt - len(e.Event)
+	return line[:evAt], e.Event, line[len(line)-macSuffixAt:], nil
+}
+
 // readUint reads decimal digits up to sep.
 func readUint(p []byte, sep string) (uint64, []byte, bool) {
 	var n uint64

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +25,15 @@ type crashRig struct {
 	dir     string
 	now     time.Time
 	next    int
-	pad     int     // bytes of padding in each event, to fill the state log sooner
 	live    *Signer // the last process started
+}
+
+// smallStateLog makes the state log's files small enough to switch every
+// couple of dozen batches of 200 records.
+func smallStateLog(t *testing.T) {
+	old := minCapacity
+	minCapacity = 512 << 10
+	t.Cleanup(func() { minCapacity = old })
 }
 
 func newCrashRig(t *testing.T) *crashRig {
@@ -63,7 +69,7 @@ func (r *crashRig) newProcess(extra map[string]any) *Signer {
 func (r *crashRig) batch(n int) *sdk.Batch {
 	b := &sdk.Batch{}
 	for range n {
-		rec, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"ev-%d","event_type":"mcp_tool_execution","pad":"%s"}`, r.next, strings.Repeat("x", r.pad))))
+		rec, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"ev-%d","event_type":"mcp_tool_execution"}`, r.next)))
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -218,7 +224,7 @@ func TestFailedStateWriteRollsBack(t *testing.T) {
 // restarts, without growing.
 func TestStateLogAlternatesFilesAndResumes(t *testing.T) {
 	r := newCrashRig(t)
-	r.pad = 1500 // about 350 KB of answer per batch: a switch every ~23 batches
+	smallStateLog(t) // a batch's answer is ~22 KB: a switch every ~23 batches
 	s := r.newProcess(nil)
 	for range 3 {
 		for range 40 {

@@ -271,7 +271,13 @@ func (s *Signer) replay(in *sdk.Batch, lines []answerLine) *sdk.Batch {
 	for _, ln := range lines {
 		switch {
 		case ln.in >= 0 && int(ln.in) < len(in.Records):
-			out.Records = append(out.Records, entryRecord(&copies[ln.in], in.Records[ln.in], ln.line))
+			line := ln.line
+			if ln.kind == kindEntryEv { // head and tail around the record's body
+				headLen := int(binary.BigEndian.Uint16(line))
+				head, tail := line[2:2+headLen], line[2+headLen:]
+				line = append(append(append(make([]byte, 0, len(head)+len(in.Records[ln.in].Body)+len(tail)), head...), in.Records[ln.in].Body...), tail...)
+			}
+			out.Records = append(out.Records, entryRecord(&copies[ln.in], in.Records[ln.in], line))
 		case ln.kind == kindCkpt:
 			out.Records = append(out.Records, s.chainRecord(now, ln.line, "checkpoint"))
 		default:

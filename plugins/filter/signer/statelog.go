@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 // The signer's durable state is two preallocated files in its data
@@ -27,7 +29,10 @@ const lockFile = "chain.lock"
 //	u32 len | u32 crc(the frame but its state) | u64 gen | u32 state crc | u32 state len | state | key[32] | u32 n | n × (i32 input | u8 kind | u32 len | line)
 //
 // Each record holds the chain state after the batch, the batch's key (a hash
-// of its record ids) and every line the batch was answered with. Appending a
+// of its record ids and bodies) and every line the batch was answered with.
+// The entry line of an input record is kept without its ev (kind 'E': u16
+// head length | head | tail): ev is that record's body, which a replayed
+// batch carries again, so a record is about a tenth of the batch's lines. Appending a
 // record is one write into space the file already owns and one fdatasync: no
 // file is created or renamed, so the file system has no metadata to commit.
 // The record is durable before the batch is answered, so a signer that dies
@@ -73,7 +78,7 @@ type batchAnswer struct {
 
 type answerLine struct {
 	in   int32 // index of the input record it wraps, -1 for chain records
-	kind byte  // 'e' entry, 'c' checkpoint
+	kind byte  // 'e' entry, 'c' checkpoint, 'E' entry without its ev (read back from the log)
 	line []byte
 }
 
@@ -84,6 +89,7 @@ const (
 	stateHeader = 8
 	kindEntry   = 'e'
 	kindCkpt    = 'c'
+	kindEntryEv = 'E' // an input's entry line stored as head and tail around its ev
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -327,7 +333,11 @@ func decodeRecord(frame []byte) ([]byte, batchAnswer, error) {
 		if ln > len(p)-9 {
 			return nil, a, bad
 		}
-		a.lines = append(a.lines, answerLine{in: in, kind: kind, line: bytes.Clone(p[9 : 9+ln])})
+		line := p[9 : 9+ln]
+		if kind == kindEntryEv && (in < 0 || ln < 2 || int(binary.BigEndian.Uint16(line)) > ln-2) {
+			return nil, a, bad
+		}
+		a.lines = append(a.lines, answerLine{in: in, kind: kind, line: bytes.Clone(line)})
 		p = p[9+ln:]
 	}
 	return bytes.Clone(state), a, nil
@@ -365,6 +375,15 @@ func encodeRecord(dst []byte, gen uint64, state []byte, a *batchAnswer) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(a.lines)))
 	for _, ln := range a.lines {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(ln.in))
+		if ln.kind == kindEntry && ln.in >= 0 {
+			if head, _, tail, err := integrity.SplitEntryLine(ln.line); err == nil {
+				dst = append(dst, kindEntryEv)
+				dst = binary.BigEndian.AppendUint32(dst, uint32(2+len(head)+len(tail)))
+				dst = binary.BigEndian.AppendUint16(dst, uint16(len(head)))
+				dst = append(append(dst, head...), tail...)
+				continue
+			}
+		}
 		dst = append(dst, ln.kind)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(ln.line)))
 		dst = append(dst, ln.line...)
