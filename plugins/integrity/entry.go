@@ -133,7 +133,7 @@ func ParseEntryLine(line []byte, e *Entry) error {
 }
 
 // SplitEntryLine cuts a well-formed entry line around its ev: the line is
-// head ‖ ev ‖ tail.
+// head ‖ ev ‖ tail. A caller that knows ev's length uses CutEntryLine.
 func SplitEntryLine(line []byte) (head, ev, tail []byte, err error) {
 	var e Entry
 	if err := ParseEntryLine(line, &e); err != nil {
@@ -141,6 +141,17 @@ func SplitEntryLine(line []byte) (head, ev, tail []byte, err error) {
 	}
 	evAt := len(line) - macSuffixAt - len(e.Event)
 	return line[:evAt], e.Event, line[len(line)-macSuffixAt:], nil
+}
+
+// CutEntryLine cuts an entry line this process wrote, whose ev is evLen
+// bytes long, around its ev without parsing it; ok is false when the
+// lengths cannot be those of an entry line.
+func CutEntryLine(line []byte, evLen int) (head, tail []byte, ok bool) {
+	evAt := len(line) - macSuffixAt - evLen
+	if evLen < 2 || evAt < entryPrefixLen || !IsEntryLine(line) {
+		return nil, nil, false
+	}
+	return line[:evAt], line[len(line)-macSuffixAt:], true
 }
 
 // readUint reads decimal digits up to sep.
@@ -152,13 +163,14 @@ func readUint(p []byte, sep string) (uint64, []byte, bool) {
 		if c < '0' || c > '9' {
 			break
 		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return 0, nil, false // past uint64: two spellings must not read as one number
-		}
-		n = n*10 + d
+		n = n*10 + uint64(c-'0')
 	}
 	if i == 0 || (i > 1 && p[0] == '0') || !bytes.HasPrefix(p[i:], []byte(sep)) {
+		return 0, nil, false
+	}
+	// Only 20 digits can pass uint64 (19 cannot), and past it n wrapped:
+	// two spellings must not read as one number.
+	if i == 20 && string(p[:20]) > "18446744073709551615" {
 		return 0, nil, false
 	}
 	return n, p[i+len(sep):], true

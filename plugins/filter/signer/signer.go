@@ -219,7 +219,7 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 		s.chain.Advance(now, emitChain)
 		s.chain.Sign(now, r.Body, func(line []byte) {
 			out.Records = append(out.Records, entryRecord(&copies[i], r, line))
-			s.answer = append(s.answer, answerLine{in: int32(i), kind: kindEntry, line: line})
+			s.answer = append(s.answer, answerLine{in: int32(i), kind: kindEntry, line: line, evLen: int32(len(r.Body))})
 		})
 		s.sinceCk++
 		if s.sinceCk >= s.cfg.CheckpointEvery {

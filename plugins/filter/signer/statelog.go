@@ -77,9 +77,10 @@ type batchAnswer struct {
 }
 
 type answerLine struct {
-	in   int32 // index of the input record it wraps, -1 for chain records
-	kind byte  // 'e' entry, 'c' checkpoint, 'E' entry without its ev (read back from the log)
-	line []byte
+	in    int32 // index of the input record it wraps, -1 for chain records
+	kind  byte  // 'e' entry, 'c' checkpoint, 'E' entry without its ev (read back from the log)
+	line  []byte
+	evLen int32 // length of the input's body inside line, when known (0: parse the line)
 }
 
 const (
@@ -376,7 +377,13 @@ func encodeRecord(dst []byte, gen uint64, state []byte, a *batchAnswer) []byte {
 	for _, ln := range a.lines {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(ln.in))
 		if ln.kind == kindEntry && ln.in >= 0 {
-			if head, _, tail, err := integrity.SplitEntryLine(ln.line); err == nil {
+			head, tail, ok := integrity.CutEntryLine(ln.line, int(ln.evLen))
+			if !ok {
+				var err error
+				head, _, tail, err = integrity.SplitEntryLine(ln.line)
+				ok = err == nil
+			}
+			if ok {
 				dst = append(dst, kindEntryEv)
 				dst = binary.BigEndian.AppendUint32(dst, uint32(2+len(head)+len(tail)))
 				dst = binary.BigEndian.AppendUint16(dst, uint16(len(head)))
