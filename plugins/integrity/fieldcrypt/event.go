@@ -20,7 +20,7 @@ type Fields struct {
 	patterns [][]string
 	joined   []string // the path as written, for patterns without "*"
 	literal  []bool   // no "*": the pattern is its only path
-	literals *pathNode
+	trie     *pathNode
 }
 
 // CompileFields checks and compiles field paths.
@@ -38,12 +38,13 @@ func CompileFields(paths []string) (Fields, error) {
 		f.patterns = append(f.patterns, segs)
 		f.joined = append(f.joined, p)
 		f.literal = append(f.literal, literal)
-		if literal {
-			if f.literals == nil {
-				f.literals = &pathNode{}
-			}
-			f.literals.add(segs, p)
+		if f.trie == nil {
+			f.trie = &pathNode{}
 		}
+		f.trie.add(segs)
+	}
+	if f.trie != nil {
+		f.trie.spreadWild()
 	}
 	return f, nil
 }
@@ -80,8 +81,7 @@ func expand(body []byte, pat []string, prefix []string, out *[][]string) {
 
 // EncryptEvent replaces each present, not yet encrypted, non-null field of
 // body by its encrypted form. It returns the new body and the count of fields
-// encrypted. The body is scanned once for all fields without "*" and once
-// per field with one, and rebuilt once; body itself
+// encrypted. The body is scanned once for all fields and rebuilt once; body itself
 // is not modified.
 func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
 	return kr.EncryptEventSlab(nil, body, f, subject, eventID)
@@ -92,25 +92,10 @@ func (kr *Keyring) EncryptEvent(body []byte, f Fields, subject, eventID string) 
 func (kr *Keyring) EncryptEventSlab(slab *sdk.Slab, body []byte, f Fields, subject, eventID string) ([]byte, int, error) {
 	var stack [8]span
 	spans := stack[:0]
-	if f.literals != nil {
+	if f.trie != nil {
 		var ok bool
-		if spans, ok = locate(body, f.literals, spans); !ok {
-			spans = spans[:0]
-			for i, pat := range f.patterns {
-				if f.literal[i] {
-					spans = addSpan(spans, body, pat, f.joined[i])
-				}
-			}
-		}
-	}
-	for i, pat := range f.patterns {
-		if f.literal[i] {
-			continue
-		}
-		var paths [][]string
-		expand(body, pat, nil, &paths)
-		for _, p := range paths {
-			spans = addSpan(spans, body, p, "")
+		if spans, ok = locate(body, f.trie, spans); !ok {
+			spans = lookupSpans(spans[:0], body, f)
 		}
 	}
 	if len(spans) == 0 {
@@ -141,6 +126,24 @@ func (kr *Keyring) EncryptEventSlab(slab *sdk.Slab, body []byte, f Fields, subje
 		out = slab.Keep(out)
 	}
 	return out, len(spans), nil
+}
+
+// lookupSpans finds the fields with a lookup per field (and per "*"): for a
+// body the one-pass walk could not read. It finds only the first copy of a
+// repeated key.
+func lookupSpans(spans []span, body []byte, f Fields) []span {
+	for i, pat := range f.patterns {
+		if f.literal[i] {
+			spans = addSpan(spans, body, pat, f.joined[i])
+			continue
+		}
+		var paths [][]string
+		expand(body, pat, nil, &paths)
+		for _, p := range paths {
+			spans = addSpan(spans, body, p, "")
+		}
+	}
+	return spans
 }
 
 // addSpan appends the span of the field at path if it is present, not null

@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 )
 
-// pathNode is one segment of the literal field paths, as a trie: the fields
-// "arguments.password" and "result" are root → {arguments → {password}, result}.
-// locate finds every one of them in one pass over the event, where a lookup
-// per field would scan the event once per field.
+// pathNode is one segment of the field paths, as a trie: the fields
+// "arguments.password" and "result" are root → {arguments → {password},
+// result}, and a "*" segment is a node's wild child. locate finds every
+// field in one pass over the event, where a lookup per field would scan the
+// event once per field (and once more per "*").
 type pathNode struct {
 	key      string
-	path     string // the field's dotted path when a field ends here, else ""
+	dotted   string // the path from the root to here, without "*" on the way
+	terminal bool   // a configured field ends here
 	children []*pathNode
+	wild     *pathNode // the "*" child
 }
 
 func (n *pathNode) child(key []byte) *pathNode {
@@ -24,17 +27,58 @@ func (n *pathNode) child(key []byte) *pathNode {
 	return nil
 }
 
-func (n *pathNode) add(segs []string, path string) {
-	for _, s := range segs {
-		c := n.child([]byte(s))
-		if c == nil {
-			c = &pathNode{key: s}
-			n.children = append(n.children, c)
+func (n *pathNode) childOrNew(key string) *pathNode {
+	if key == "*" {
+		if n.wild == nil {
+			n.wild = &pathNode{key: key}
 		}
-		n = c
+		return n.wild
 	}
-	n.path = path
+	if c := n.child([]byte(key)); c != nil {
+		return c
+	}
+	c := &pathNode{key: key, dotted: key}
+	if n.dotted != "" {
+		c.dotted = n.dotted + "." + key
+	}
+	n.children = append(n.children, c)
+	return c
 }
+
+func (n *pathNode) add(segs []string) {
+	for _, s := range segs {
+		n = n.childOrNew(s)
+	}
+	n.terminal = true
+}
+
+// spreadWild copies every wild child's fields into its named siblings, down
+// the trie, so that a key matching a named child needs nothing from the
+// wild one: "arguments.*" and "arguments.token.id" give arguments → token
+// the fields of both.
+func (n *pathNode) spreadWild() {
+	for _, c := range n.children {
+		if n.wild != nil {
+			c.merge(n.wild)
+		}
+		c.spreadWild()
+	}
+	if n.wild != nil {
+		n.wild.spreadWild()
+	}
+}
+
+func (n *pathNode) merge(src *pathNode) {
+	n.terminal = n.terminal || src.terminal
+	for _, sc := range src.children {
+		n.childOrNew(sc.key).merge(sc)
+	}
+	if src.wild != nil {
+		n.childOrNew("*").merge(src.wild)
+	}
+}
+
+func (n *pathNode) hasChildren() bool { return len(n.children) > 0 || n.wild != nil }
 
 // locate appends the spans of the fields under root present in body: every
 // occurrence, so a key given twice does not leave its second value in
@@ -47,7 +91,7 @@ func locate(body []byte, root *pathNode, spans []span) ([]span, bool) {
 	if s.peek() != '{' {
 		return spans, false
 	}
-	spans = s.object(root, spans)
+	spans = s.object(root, "", true, spans)
 	return spans, s.ok
 }
 
@@ -84,22 +128,38 @@ func (s *skimmer) space() {
 }
 
 // object reads the object at s.i ('{'), collecting the spans of the fields
-// under n.
-func (s *skimmer) object(n *pathNode, spans []span) []span {
+// under n. path is the object's own path, which is n.dotted unless a "*"
+// was matched on the way (exact false).
+func (s *skimmer) object(n *pathNode, path string, exact bool, spans []span) []span {
 	for more := s.open(); more && s.ok; more = s.next() {
 		key := s.member()
 		if !s.ok {
 			return spans
 		}
-		c := n.child(key)
+		c, viaWild := n.child(key), false
+		if c == nil {
+			c, viaWild = n.wild, true
+		}
+		if c == nil {
+			s.value()
+			continue
+		}
+		childExact := exact && !viaWild
+		childPath := c.dotted
+		if !childExact {
+			childPath = string(key)
+			if path != "" {
+				childPath = path + "." + childPath
+			}
+		}
 		start := s.i
-		if c != nil && len(c.children) > 0 && s.peek() == '{' {
-			spans = s.object(c, spans)
+		if c.hasChildren() && s.peek() == '{' {
+			spans = s.object(c, childPath, childExact, spans)
 		} else {
 			s.value()
 		}
-		if s.ok && c != nil && c.path != "" {
-			spans = addValueSpan(spans, s.b, start, s.i, c.path)
+		if s.ok && c.terminal {
+			spans = addValueSpan(spans, s.b, start, s.i, childPath)
 		}
 	}
 	return spans

@@ -14,7 +14,7 @@ func BenchmarkLocate(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	var spans []span
 	for b.Loop() {
-		spans, _ = locate(body, f.literals, spans[:0])
+		spans, _ = locate(body, f.trie, spans[:0])
 	}
 	if len(spans) != 2 {
 		b.Fatal(spans)
@@ -27,9 +27,6 @@ func BenchmarkLookupPerField(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	var spans []span
 	for b.Loop() {
-		spans = spans[:0]
-		for i, pat := range f.patterns {
-			spans = addSpan(spans, body, pat, f.joined[i])
-		}
+		spans = lookupSpans(spans[:0], body, f)
 	}
 }
