@@ -132,28 +132,6 @@ func ParseEntryLine(line []byte, e *Entry) error {
 	return nil
 }
 
-// SplitEntryLine cuts a well-formed entry line around its ev: the line is
-// head ‖ ev ‖ tail. A caller that knows ev's length uses CutEntryLine.
-func SplitEntryLine(line []byte) (head, ev, tail []byte, err error) {
-	var e Entry
-	if err := ParseEntryLine(line, &e); err != nil {
-		return nil, nil, nil, err
-	}
-	evAt := len(line) - macSuffixAt - len(e.Event)
-	return line[:evAt], e.Event, line[len(line)-macSuffixAt:], nil
-}
-
-// CutEntryLine cuts an entry line this process wrote, whose ev is evLen
-// bytes long, around its ev without parsing it; ok is false when the
-// lengths cannot be those of an entry line.
-func CutEntryLine(line []byte, evLen int) (head, tail []byte, ok bool) {
-	evAt := len(line) - macSuffixAt - evLen
-	if evLen < 2 || evAt < entryPrefixLen || !IsEntryLine(line) {
-		return nil, nil, false
-	}
-	return line[:evAt], line[len(line)-macSuffixAt:], true
-}
-
 // readUint reads decimal digits up to sep.
 func readUint(p []byte, sep string) (uint64, []byte, bool) {
 	var n uint64

@@ -163,20 +163,3 @@ func TestEntryLineSpellings(t *testing.T) {
 		t.Fatal("non-canonical MAC spelling parsed")
 	}
 }
-
-// Cutting a line by its ev's length agrees with parsing it.
-func TestCutEntryLineAgreesWithSplit(t *testing.T) {
-	for _, l := range signV2(t, 5) {
-		head, ev, tail, err := SplitEntryLine(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, tl, ok := CutEntryLine(l, len(ev))
-		if !ok || !bytes.Equal(h, head) || !bytes.Equal(tl, tail) {
-			t.Fatalf("cut %q | %q, split %q | %q", h, tl, head, tail)
-		}
-		if _, _, ok := CutEntryLine(l, len(l)); ok {
-			t.Fatal("cut with an ev longer than the line")
-		}
-	}
-}

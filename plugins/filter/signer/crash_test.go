@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,15 +26,8 @@ type crashRig struct {
 	dir     string
 	now     time.Time
 	next    int
+	pad     int     // bytes of padding in each event, to fill the state log sooner
 	live    *Signer // the last process started
-}
-
-// smallStateLog makes the state log's files small enough to switch every
-// couple of dozen batches of 200 records.
-func smallStateLog(t *testing.T) {
-	old := minCapacity
-	minCapacity = 512 << 10
-	t.Cleanup(func() { minCapacity = old })
 }
 
 func newCrashRig(t *testing.T) *crashRig {
@@ -69,7 +63,7 @@ func (r *crashRig) newProcess(extra map[string]any) *Signer {
 func (r *crashRig) batch(n int) *sdk.Batch {
 	b := &sdk.Batch{}
 	for range n {
-		rec, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"ev-%d","event_type":"mcp_tool_execution"}`, r.next)))
+		rec, err := sdk.NewRecord([]byte(fmt.Sprintf(`{"event_id":"ev-%d","event_type":"mcp_tool_execution","pad":"%s"}`, r.next, strings.Repeat("x", r.pad))))
 		if err != nil {
 			r.t.Fatal(err)
 		}
@@ -144,6 +138,34 @@ func TestKilledSignerAnswersAReplayWithTheSameLines(t *testing.T) {
 	rep := r.verify()
 	if len(rep.Losses) != 0 || rep.Events != 21 || rep.Restarts != 1 {
 		t.Fatalf("losses %v, %d events, %d restarts; want none, 21, 1", rep.Losses, rep.Events, rep.Restarts)
+	}
+}
+
+// A filter process killed with the encryptor and the signer in it (fused):
+// the host retries the batch from the first filter, so the signer sees the
+// same record ids with bodies the encryptor made anew (fresh nonces). It
+// answers with the lines it first gave, which hold the first bodies and
+// verify; rebuilding lines around the new bodies would break their MACs.
+func TestReplayWithReencryptedBodiesGivesTheFirstLines(t *testing.T) {
+	r := newCrashRig(t)
+	first := r.newProcess(nil)
+	r.store(r.sign(first, r.batch(5)))
+	b := r.batch(4)
+	lost := r.sign(first, b)
+	second := r.newProcess(nil)
+	retry := &sdk.Batch{}
+	for _, rec := range b.Records {
+		c := *rec
+		c.Body = bytes.Replace(rec.Body, []byte(`"event_type"`), []byte(`"note":"re-encrypted","event_type"`), 1)
+		retry.Records = append(retry.Records, &c)
+	}
+	again := r.sign(second, retry)
+	if !equalLines(bodies(lost), bodies(again)) {
+		t.Fatal("a replay with new bodies was answered with other lines")
+	}
+	r.store(again)
+	if rep := r.verify(); !rep.Intact() || len(rep.Losses) != 0 || rep.Events != 9 {
+		t.Fatalf("findings %v, losses %v, %d events", rep.Findings, rep.Losses, rep.Events)
 	}
 }
 
@@ -224,7 +246,7 @@ func TestFailedStateWriteRollsBack(t *testing.T) {
 // restarts, without growing.
 func TestStateLogAlternatesFilesAndResumes(t *testing.T) {
 	r := newCrashRig(t)
-	smallStateLog(t) // a batch's answer is ~22 KB: a switch every ~23 batches
+	r.pad = 1500 // about 350 KB of answer per batch: a switch every ~23 batches
 	s := r.newProcess(nil)
 	for range 3 {
 		for range 40 {

@@ -219,7 +219,7 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 		s.chain.Advance(now, emitChain)
 		s.chain.Sign(now, r.Body, func(line []byte) {
 			out.Records = append(out.Records, entryRecord(&copies[i], r, line))
-			s.answer = append(s.answer, answerLine{in: int32(i), kind: kindEntry, line: line, evLen: int32(len(r.Body))})
+			s.answer = append(s.answer, answerLine{in: int32(i), kind: kindEntry, line: line})
 		})
 		s.sinceCk++
 		if s.sinceCk >= s.cfg.CheckpointEvery {
@@ -271,13 +271,7 @@ func (s *Signer) replay(in *sdk.Batch, lines []answerLine) *sdk.Batch {
 	for _, ln := range lines {
 		switch {
 		case ln.in >= 0 && int(ln.in) < len(in.Records):
-			line := ln.line
-			if ln.kind == kindEntryEv { // head and tail around the record's body
-				headLen := int(binary.BigEndian.Uint16(line))
-				head, tail := line[2:2+headLen], line[2+headLen:]
-				line = append(append(append(make([]byte, 0, len(head)+len(in.Records[ln.in].Body)+len(tail)), head...), in.Records[ln.in].Body...), tail...)
-			}
-			out.Records = append(out.Records, entryRecord(&copies[ln.in], in.Records[ln.in], line))
+			out.Records = append(out.Records, entryRecord(&copies[ln.in], in.Records[ln.in], ln.line))
 		case ln.kind == kindCkpt:
 			out.Records = append(out.Records, s.chainRecord(now, ln.line, "checkpoint"))
 		default:

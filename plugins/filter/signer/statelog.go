@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
-
-	"github.com/sentinel-audit/sentinel/plugins/integrity"
 )
 
 // The signer's durable state is two preallocated files in its data
@@ -29,10 +27,7 @@ const lockFile = "chain.lock"
 //	u32 len | u32 crc(the frame but its state) | u64 gen | u32 state crc | u32 state len | state | key[32] | u32 n | n × (i32 input | u8 kind | u32 len | line)
 //
 // Each record holds the chain state after the batch, the batch's key (a hash
-// of its record ids and bodies) and every line the batch was answered with.
-// The entry line of an input record is kept without its ev (kind 'E': u16
-// head length | head | tail): ev is that record's body, which a replayed
-// batch carries again, so a record is about a tenth of the batch's lines. Appending a
+// of its record ids) and every line the batch was answered with. Appending a
 // record is one write into space the file already owns and one fdatasync: no
 // file is created or renamed, so the file system has no metadata to commit.
 // The record is durable before the batch is answered, so a signer that dies
@@ -77,10 +72,9 @@ type batchAnswer struct {
 }
 
 type answerLine struct {
-	in    int32 // index of the input record it wraps, -1 for chain records
-	kind  byte  // 'e' entry, 'c' checkpoint, 'E' entry without its ev (read back from the log)
-	line  []byte
-	evLen int32 // length of the input's body inside line, when known (0: parse the line)
+	in   int32 // index of the input record it wraps, -1 for chain records
+	kind byte  // 'e' entry, 'c' checkpoint
+	line []byte
 }
 
 const (
@@ -90,7 +84,6 @@ const (
 	stateHeader = 8
 	kindEntry   = 'e'
 	kindCkpt    = 'c'
-	kindEntryEv = 'E' // an input's entry line stored as head and tail around its ev
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -334,11 +327,7 @@ func decodeRecord(frame []byte) ([]byte, batchAnswer, error) {
 		if ln > len(p)-9 {
 			return nil, a, bad
 		}
-		line := p[9 : 9+ln]
-		if kind == kindEntryEv && (in < 0 || ln < 2 || int(binary.BigEndian.Uint16(line)) > ln-2) {
-			return nil, a, bad
-		}
-		a.lines = append(a.lines, answerLine{in: in, kind: kind, line: bytes.Clone(line)})
+		a.lines = append(a.lines, answerLine{in: in, kind: kind, line: bytes.Clone(p[9 : 9+ln])})
 		p = p[9+ln:]
 	}
 	return bytes.Clone(state), a, nil
@@ -376,21 +365,6 @@ func encodeRecord(dst []byte, gen uint64, state []byte, a *batchAnswer) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(a.lines)))
 	for _, ln := range a.lines {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(ln.in))
-		if ln.kind == kindEntry && ln.in >= 0 {
-			head, tail, ok := integrity.CutEntryLine(ln.line, int(ln.evLen))
-			if !ok {
-				var err error
-				head, _, tail, err = integrity.SplitEntryLine(ln.line)
-				ok = err == nil
-			}
-			if ok {
-				dst = append(dst, kindEntryEv)
-				dst = binary.BigEndian.AppendUint32(dst, uint32(2+len(head)+len(tail)))
-				dst = binary.BigEndian.AppendUint16(dst, uint16(len(head)))
-				dst = append(append(dst, head...), tail...)
-				continue
-			}
-		}
 		dst = append(dst, ln.kind)
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(ln.line)))
 		dst = append(dst, ln.line...)

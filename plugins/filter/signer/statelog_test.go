@@ -61,7 +61,7 @@ func writeLogs(t *testing.T, dir string, files [2][]byte) {
 // yet erased, and signs the unanswered batch again at the same positions.
 func TestTornSwitchResumesFromTheFileLeft(t *testing.T) {
 	r := newCrashRig(t)
-	smallStateLog(t)
+	r.pad = 1500
 	run := signUntilSwitch(r, r.newProcess(nil))
 	crashed := run.before
 	torn := bytes.Clone(crashed[run.to])
@@ -88,7 +88,7 @@ func TestTornSwitchResumesFromTheFileLeft(t *testing.T) {
 // stale state.
 func TestSwitchCrashBeforeErasure(t *testing.T) {
 	r := newCrashRig(t)
-	smallStateLog(t)
+	r.pad = 1500
 	run := signUntilSwitch(r, r.newProcess(nil))
 	crashed := run.after
 	crashed[run.from] = run.before[run.from] // its state not yet erased
