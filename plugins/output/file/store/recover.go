@@ -238,7 +238,7 @@ func (s *Store) reopenActive(n int) error {
 	if err != nil {
 		return fmt.Errorf("reopen segment %d: %w", n, err)
 	}
-	s.f, s.size, s.segHash = f, good, sha256.New()
+	s.f, s.size, s.reserved, s.segHash = f, good, good, sha256.New()
 	sc := bufio.NewScanner(bytes.NewReader(data[:good]))
 	sc.Buffer(nil, len(data)+1)
 	for sc.Scan() {

@@ -53,6 +53,7 @@ type Store struct {
 	seg      int
 	f        *os.File
 	size     int64
+	reserved int64 // the active segment's blocks are reserved up to here (reserveAhead)
 	lines    int
 	entries  uint64 // in the active segment
 	created  time.Time
@@ -116,7 +117,7 @@ func (s *Store) openSegment(n int) error {
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	s.seg, s.f, s.size, s.lines, s.entries = n, f, 0, 0, 0
+	s.seg, s.f, s.size, s.reserved, s.lines, s.entries = n, f, 0, 0, 0, 0
 	s.created = s.opts.Now().UTC()
 	s.segHash = sha256.New()
 	s.total.Segments++
@@ -127,6 +128,37 @@ func (s *Store) openSegment(n int) error {
 		}
 	}
 	return nil
+}
+
+// reserveChunk is how far ahead of the segment's end its blocks are
+// reserved: a few appends' worth, and never much of a nearly full disk.
+const reserveChunk = 4 << 20
+
+// reserveAhead reserves the active segment's blocks ahead of an append of n
+// bytes. Reserved blocks past the end are released at seal; a file system
+// that cannot reserve (or a full disk) just gets plain appends.
+func (s *Store) reserveAhead(n int64) {
+	if s.reserved < 0 || s.size+n <= s.reserved {
+		return
+	}
+	end := s.size + n + reserveChunk
+	if s.opts.SegmentSize > 0 {
+		end = min(end, max(s.opts.SegmentSize, s.size+n))
+	}
+	if err := reserveSpace(s.f, s.reserved, end-s.reserved); err != nil {
+		s.reserved = -1 // not for this segment
+		return
+	}
+	s.reserved = end
+}
+
+// releaseReserved gives back the blocks reserved past the segment's end.
+func (s *Store) releaseReserved() error {
+	if s.reserved <= s.size {
+		return nil
+	}
+	s.reserved = 0
+	return s.f.Truncate(s.size)
 }
 
 // write appends bytes holding n lines to the active segment. Short writes and
@@ -142,6 +174,7 @@ func (s *Store) write(b []byte, n int) error { return s.writeHashed(b, n, true) 
 // line in the middle of the segment, or drop entries already admitted. The
 // records stay unacknowledged meanwhile, so the pipeline back-pressures.
 func (s *Store) writeHashed(b []byte, n int, hash bool) error {
+	s.reserveAhead(int64(len(b)))
 	var lastReport time.Time
 	for attempt := 0; ; attempt++ {
 		w, err := s.f.Write(b)
@@ -308,6 +341,9 @@ func (s *Store) seal(reason string) error {
 		}
 		s.prevSeal = hashLine(b)
 		s.lastSeal = &sl
+	}
+	if err := s.releaseReserved(); err != nil {
+		return fmt.Errorf("release reserved space of segment %d: %w", s.seg, err)
 	}
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("fsync segment %d: %w", s.seg, err)
