@@ -47,7 +47,7 @@ gobench . -cpu 1 ./plugins/filter/pii_tokenizer/ ./plugins/filter/classifier/ ./
 section "PII detection quality" "Precision and recall per type on the labelled corpus in plugins/filter/pii_tokenizer/testdata (the test fails below 0.95)."
 run go test -count=1 -run TestCorpusQuality -v ./plugins/filter/pii_tokenizer/
 
-section "Tamper evidence" "One core, in process, three rounds: the VM is shared, and other tenants only ever slow a round down, so the best round is the closest to the code's own cost. Segments on disk (ext4) and in memory (tmpfs); the signer's state log on disk in both. Targets: signer + encryptor + store ≥ 200k events/s; verify ≥ 500k entries/s."
+section "Tamper evidence" "One core, in process, three rounds: the VM is shared, and other tenants only ever slow a round down. Segments on disk, fsync never; the signer's state log fdatasynced per batch. Targets: signer + encryptor + store ≥ 200k events/s; verify ≥ 500k entries/s."
 gobench . -cpu 1 -count 3 ./plugins/output/file/
 
 section "SIEM outputs" "Each output against a local receiver speaking the destination's protocol (in the same process); bytes per event before and after gzip."
