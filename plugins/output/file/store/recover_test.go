@@ -118,3 +118,36 @@ func TestRotationByAge(t *testing.T) {
 		t.Fatal(rep.Findings)
 	}
 }
+
+// A store reopened after a clean close has no active segment until it
+// writes. Retention then must not leave it without any segment: the
+// removal is recorded in a new active segment, chained to the last seal,
+// and the store verifies, naming what retention removed.
+func TestRetentionOnAReopenedStoreKeepsItVerifiable(t *testing.T) {
+	fx := newFixture(t, Options{SegmentSize: 8 << 10})
+	fx.write(200, 20, 10*time.Millisecond)
+	fx.close()
+	fx.now = fx.now.Add(48 * time.Hour)
+	fx.st = fx.open(Options{Dir: fx.dir, Framed: true, SegmentSize: 8 << 10, Signer: fx.signer, Now: func() time.Time { return fx.now }})
+	before, _ := Segments(fx.dir)
+	events, err := fx.st.EnforceRetention(24 * time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != len(before) {
+		t.Fatalf("retention removed %d of %d expired segments", len(events), len(before))
+	}
+	fx.close()
+	after, _ := Segments(fx.dir)
+	if len(after) == 0 {
+		t.Fatal("retention left no segment")
+	}
+	if !strings.Contains(string(fx.readSegment(after[len(after)-1])), `"retention_delete"`) {
+		t.Fatal("the removal is not recorded in the store")
+	}
+	for _, pub := range []bool{false, true} {
+		if rep := fx.verify(true, pub); !rep.Intact() || len(rep.Retired) != len(events) {
+			t.Fatalf("pub %v: findings %v, retired %v", pub, rep.Findings, rep.Retired)
+		}
+	}
+}

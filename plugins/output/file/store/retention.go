@@ -50,6 +50,14 @@ func (s *Store) EnforceRetention(maxAge time.Duration) ([]json.RawMessage, error
 		if seal == nil || now.Sub(seal.Sealed) < maxAge {
 			break // unsealed or still retained: stop, so removal stays a prefix
 		}
+		if s.f == nil && s.opts.Framed {
+			// Reopened and not written to yet: open the next segment now, so
+			// the removal is recorded in the store and a segment, chained
+			// to the last seal, is left when every segment expired.
+			if err := s.openSegment(s.seg + 1); err != nil {
+				return events, err
+			}
+		}
 		ev, _ := json.Marshal(map[string]any{
 			"event_id":   sdk.NewID(now),
 			"timestamp":  now.Format(time.RFC3339Nano),
