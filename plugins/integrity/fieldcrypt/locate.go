@@ -85,8 +85,7 @@ func (n *pathNode) hasChildren() bool { return len(n.children) > 0 || n.wild != 
 // locate appends the spans of the fields under root present in body: every
 // occurrence, so a key given twice does not leave its second value in
 // plaintext for a last-key-wins reader; keys are compared unescaped. It
-// reports false when body is malformed, and the caller falls back to a
-// lookup per field.
+// reports false when body is malformed.
 func locate(body []byte, root *pathNode, spans []span) ([]span, bool) {
 	s := skimmer{b: body, ok: true}
 	s.space()
