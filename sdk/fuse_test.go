@@ -122,6 +122,9 @@ func TestFusedStagesRunInOrderOverTheWire(t *testing.T) {
 		t.Fatalf("records: %+v", out.Records)
 	}
 	want := []sdk.StageStats{{In: 4, Out: 3, Rejected: 1}, {In: 3, Out: 2, Rejected: 1}, {In: 2, Out: 2}}
+	if len(out.Stages) != len(want) {
+		t.Fatalf("%d stage stats, want %d", len(out.Stages), len(want))
+	}
 	for i, st := range out.Stages {
 		st.Duration = 0
 		if st != want[i] {

@@ -246,7 +246,7 @@ func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config
 	}
 	path, pin := c.externalPath(comp.Plugin, cfg)
 	var cmd *exec.Cmd
-	if _, ok := c.Builtin(comp.Kind, comp.Plugin); ok && (pin == nil || pin.Path == "") {
+	if c.bundled(comp, cfg) {
 		cmd = exec.Command(c.self, "plugin", "serve", comp.Plugin, string(comp.Kind))
 	} else {
 		if _, err := verify(path, pin); err != nil { // again: the file may have changed since validation
@@ -260,9 +260,12 @@ func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config
 // CanFuse says whether comp may share a process with other filters: only
 // bundled filters can, as one binary serves them all.
 func (c *Catalog) CanFuse(comp *config.Component, cfg *config.Config) bool {
-	if comp.Kind != sdk.KindFilter {
-		return false
-	}
+	return comp.Kind == sdk.KindFilter && c.bundled(comp, cfg)
+}
+
+// bundled says whether comp runs from this binary: built in, and not pinned
+// to a plugin file of its own.
+func (c *Catalog) bundled(comp *config.Component, cfg *config.Config) bool {
 	_, pin := c.externalPath(comp.Plugin, cfg)
 	_, ok := c.Builtin(comp.Kind, comp.Plugin)
 	return ok && (pin == nil || pin.Path == "")

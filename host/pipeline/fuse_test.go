@@ -229,7 +229,9 @@ func TestAFusedStagesDeadLettersWaitOutAnUnwritableFile(t *testing.T) {
 	}
 }
 
-func TestAFusedChainRetriesAsPatientlyAsItsMostPatientMember(t *testing.T) {
+// The fused chain's settings: the most patient member's retry, the sum of
+// the members' timeouts (one call does all their work), the first one's batch.
+func TestFusedChainTakesTheMostPatientRetryAndTheSummedTimeout(t *testing.T) {
 	h := load(t, `
 input "gen" "in" {
   count = 10
