@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap/tap"
+	"github.com/sentinel-audit/sentinel/sdk"
 )
 
 // proxy is the Streamable HTTP / HTTP+SSE reverse proxy. It forwards requests
@@ -69,13 +68,9 @@ func startProxy(cfg Config, t *tap.Tap, hashKey []byte, log hclog.Logger) (*prox
 	if cfg.UpstreamCAFile != "" || cfg.UpstreamServerName != "" {
 		tc := &tls.Config{ServerName: cfg.UpstreamServerName, MinVersion: tls.VersionTLS12}
 		if cfg.UpstreamCAFile != "" {
-			pem, err := os.ReadFile(cfg.UpstreamCAFile)
+			pool, err := sdk.CertPool(cfg.UpstreamCAFile)
 			if err != nil {
 				return nil, fmt.Errorf("upstream_ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("upstream_ca_file %s: no PEM certificates", cfg.UpstreamCAFile)
 			}
 			tc.RootCAs = pool
 		}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sentinel-audit/sentinel/sdk"
 )
 
 // VaultConfig locates a HashiCorp Vault transit key that wraps data keys.
@@ -109,13 +110,9 @@ func NewVaultKEK(cfg VaultConfig) (*VaultKEK, error) {
 	if k.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
+			pool, err := sdk.CertPool(cfg.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("vault ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("vault ca_file %s: no PEM certificates", cfg.CAFile)
 			}
 			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}

@@ -7,11 +7,9 @@ package otlp
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -204,13 +202,9 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := sdk.CertPool(c.CAFile)
 		if err != nil {
 			return nil, sdk.Fieldf("ca_file", "%v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, sdk.Fieldf("ca_file", "no PEM certificate in %s", c.CAFile)
 		}
 		tc.RootCAs = pool
 	}

@@ -11,12 +11,10 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -149,13 +147,9 @@ func NewClient(o Options, stats *Stats, log hclog.Logger) (*Client, error) {
 func (t TLSConfig) Build() (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := sdk.CertPool(t.CAFile)
 		if err != nil {
-			return nil, sdk.Fieldf("tls.ca_file", "read: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, sdk.Fieldf("tls.ca_file", "no PEM certificates in %s", t.CAFile)
+			return nil, sdk.Fieldf("tls.ca_file", "%v", err)
 		}
 		c.RootCAs = pool
 	}
