@@ -11,6 +11,7 @@ import (
 
 	"github.com/sentinel-audit/sentinel/plugins/filter/encryptor"
 	"github.com/sentinel-audit/sentinel/plugins/filter/signer"
+	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt"
 	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt/vaulttest"
 	"github.com/sentinel-audit/sentinel/plugins/output/file"
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -94,18 +95,48 @@ func TestKeygenRewrapMovesALocalKeyringToVault(t *testing.T) {
 	if _, code := cli(t, "keygen", "--out", keys); code != 0 {
 		t.Fatal("keygen failed")
 	}
+	local, err := fieldcrypt.OpenKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := local.AppendEncrypted(nil, []byte(`"secret"`), "", "ev1", "arguments.password")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if out, code := cli(t, "keygen", "--out", keys, "--rewrap"); code != 2 || !strings.Contains(out, "--vault-key") {
 		t.Fatalf("--rewrap without a key: exit %d: %s", code, out)
 	}
+	// Two data keys: keygen's, and the one the keyring made for the field above.
 	out, code := cli(t, "keygen", "--out", keys, "--rewrap", "--vault-addr", v.URL, "--vault-key", "sentinel")
-	if code != 0 || !strings.Contains(out, "rewrapped 1 data keys in "+keys+" with vault-transit:transit/sentinel") {
+	if code != 0 || !strings.Contains(out, "rewrapped 2 data keys in "+keys+" with vault-transit:transit/sentinel") {
 		t.Fatalf("rewrap: exit %d: %s", code, out)
 	}
+	// Moved: the local key-encryption key is gone, and the field encrypted
+	// before the move opens through Vault.
+	if _, err := os.Stat(filepath.Join(keys, "keyring", "kek.key")); !os.IsNotExist(err) {
+		t.Fatalf("kek.key after the move: %v", err)
+	}
+	kek, err := fieldcrypt.NewVaultKEK(fieldcrypt.VaultConfig{Address: v.URL, Key: "sentinel", Token: v.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := fieldcrypt.OpenKeyringKEK(context.Background(), keys, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := moved.Decrypt(strings.Trim(string(enc), `"`), "ev1", "arguments.password"); err != nil || string(plain) != `"secret"` {
+		t.Fatalf("field from before the move: %s %v", plain, err)
+	}
+}
 
+func TestKeygenWithVaultDownLeavesNothing(t *testing.T) {
+	leaveFlagsClean(t)
+	v := vaulttest.Start(t)
+	t.Setenv("VAULT_TOKEN", v.Token)
 	down := filepath.Join(t.TempDir(), "keys")
 	addr := v.URL
 	v.Close()
-	out, code = cli(t, "keygen", "--out", down, "--vault-addr", addr, "--vault-key", "sentinel")
+	out, code := cli(t, "keygen", "--out", down, "--vault-addr", addr, "--vault-key", "sentinel")
 	if code == 0 || !strings.Contains(out, "unreachable") {
 		t.Fatalf("keygen with Vault down: exit %d: %s", code, out)
 	}

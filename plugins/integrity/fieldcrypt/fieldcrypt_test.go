@@ -203,3 +203,31 @@ func TestNoncesNeverRepeat(t *testing.T) {
 		seen[nonce] = true
 	}
 }
+
+// After a subject's key is shredded, the subject's next field gets a new
+// key: never the destroyed one, even though it was the last one used.
+func TestShreddedSubjectGetsANewKey(t *testing.T) {
+	_, kr := testKeyring(t)
+	first, err := kr.AppendEncrypted(nil, []byte(`"a"`), "alice", "ev1", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKID, err := kr.Shred("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := kr.AppendEncrypted(nil, []byte(`"b"`), "alice", "ev2", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKID, err := KeyID(strings.Trim(string(second), `"`))
+	if err != nil || newKID == oldKID {
+		t.Fatalf("key %q after shredding %q (%v)", newKID, oldKID, err)
+	}
+	if _, err := kr.Decrypt(strings.Trim(string(first), `"`), "ev1", "f"); err == nil {
+		t.Fatal("a shredded field decrypted")
+	}
+	if plain, err := kr.Decrypt(strings.Trim(string(second), `"`), "ev2", "f"); err != nil || string(plain) != `"b"` {
+		t.Fatalf("new field: %s %v", plain, err)
+	}
+}

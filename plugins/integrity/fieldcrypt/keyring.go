@@ -99,6 +99,10 @@ type Keyring struct {
 	wrapsUntil  time.Time // set by LimitWraps: no key-wrapping call runs past it
 	nonces      [nonceSize * 256]byte
 	noncesUsed  int
+	// The subject whose key was looked up last: an event's fields, and
+	// often a run of events, share it, and its hash need not be taken again.
+	lastSubject string
+	lastKey     *dek
 }
 
 const nonceSize = 12
@@ -291,26 +295,19 @@ func NewRawKeyring(raw []byte) (*Keyring, error) {
 }
 
 // newFieldAEAD is a data key's AEAD. Its nonces come from the keyring's
-// buffer of random bytes (nonceFor): as random as one read per field, at a
-// read per 256 fields.
-func newFieldAEAD(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("aes key: %w", err)
-	}
-	a, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("aes-gcm: %w", err)
-	}
-	return a, nil
-}
+// buffer of random bytes (Keyring.nonce): as random as one read per field,
+// at a read per 256 fields.
+func newFieldAEAD(key []byte) (cipher.AEAD, error) { return newGCM(key, cipher.NewGCM) }
 
-func newAEAD(key []byte) (cipher.AEAD, error) {
+// newAEAD is the key-encryption key's AEAD, which draws its own nonces.
+func newAEAD(key []byte) (cipher.AEAD, error) { return newGCM(key, cipher.NewGCMWithRandomNonce) }
+
+func newGCM(key []byte, mode func(cipher.Block) (cipher.AEAD, error)) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("aes key: %w", err)
 	}
-	a, err := cipher.NewGCMWithRandomNonce(block)
+	a, err := mode(block)
 	if err != nil {
 		return nil, fmt.Errorf("aes-gcm: %w", err)
 	}
@@ -431,11 +428,18 @@ func (kr *Keyring) keyFor(subject string) (*dek, [nonceSize]byte, error) {
 
 func (kr *Keyring) keyForLocked(subject string) (*dek, error) {
 	if subject != "" {
-		h := SubjectHash(subject)
-		if kid, ok := kr.subjects[h]; ok {
-			return kr.keys[kid], nil
+		if subject == kr.lastSubject && kr.lastKey != nil {
+			return kr.lastKey, nil
 		}
-		return kr.newKey(subject)
+		d, ok := kr.keys[kr.subjects[SubjectHash(subject)]]
+		if !ok {
+			var err error
+			if d, err = kr.newKey(subject); err != nil {
+				return nil, err
+			}
+		}
+		kr.lastSubject, kr.lastKey = subject, d
+		return d, nil
 	}
 	if kr.active == nil || kr.activeUses >= kr.RotateAfter {
 		d, err := kr.newKey("")
@@ -483,6 +487,7 @@ func (kr *Keyring) Shred(subject string) (string, error) {
 	}
 	delete(kr.subjects, h)
 	delete(kr.keys, kid)
+	kr.lastSubject, kr.lastKey = "", nil
 	return kid, nil
 }
 

@@ -45,8 +45,6 @@ type VaultConfig struct {
 	// Attempts is how often a request is tried when Vault answers 5xx or 429
 	// or cannot be reached; default 4.
 	Attempts int
-	// Client replaces the HTTP client (tests); CAFile is then ignored.
-	Client *http.Client
 }
 
 // VaultKEK wraps data keys with a Vault transit key: POST <mount>/encrypt/<key>
@@ -68,11 +66,10 @@ type VaultConfig struct {
 // and every field encrypted under it, unreadable until the setting is
 // lowered again: rewrap the keyring (RewrapKeyring) before raising it.
 type VaultKEK struct {
-	cfg      VaultConfig
-	client   *http.Client
-	base     string // Address + "/v1/" + escaped mount
-	where    string // "<mount>/<key> at <address>", for errors
-	attempts int
+	cfg    VaultConfig
+	client *http.Client
+	base   string // Address + "/v1/" + escaped mount
+	where  string // "<mount>/<key> at <address>", for errors
 }
 
 // vaultEnvelopeVersion is the first byte of the plaintext handed to Vault.
@@ -99,7 +96,7 @@ func NewVaultKEK(cfg VaultConfig) (*VaultKEK, error) {
 	if cfg.Mount == "" || cfg.Key == "" || strings.Contains(cfg.Key, "/") {
 		return nil, errors.New("vault transit: mount and key must be set, and key must not contain '/'")
 	}
-	k := &VaultKEK{cfg: cfg, client: cfg.Client, attempts: cfg.Attempts}
+	k := &VaultKEK{cfg: cfg}
 	addr := strings.TrimRight(cfg.Address, "/")
 	var segs []string
 	for _, s := range strings.Split(cfg.Mount, "/") {
@@ -107,17 +104,15 @@ func NewVaultKEK(cfg VaultConfig) (*VaultKEK, error) {
 	}
 	k.base = addr + "/v1/" + strings.Join(segs, "/")
 	k.where = cfg.Mount + "/" + cfg.Key + " at " + addr
-	if k.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.CAFile != "" {
-			pool, err := sdk.CertPool(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("vault ca_file: %w", err)
-			}
-			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.CAFile != "" {
+		pool, err := sdk.CertPool(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("vault ca_file: %w", err)
 		}
-		k.client = &http.Client{Transport: tr, Timeout: cfg.Timeout}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	k.client = &http.Client{Transport: tr, Timeout: cfg.Timeout}
 	return k, nil
 }
 
@@ -238,10 +233,11 @@ func (k *VaultKEK) call(ctx context.Context, op string, body []byte, out any) er
 		default:
 			return fmt.Errorf("vault transit %s on %s: %d: %s", op, k.where, status, msg)
 		}
-		if attempt >= k.attempts {
+		if attempt >= k.cfg.Attempts {
 			return fmt.Errorf("vault transit %s on %s failed after %d attempts: %w", op, k.where, attempt, last)
 		}
-		// Full jitter keeps restarting hosts from retrying in step.
+		// Jitter (a wait between half and all of the backoff) keeps
+		// restarting hosts from retrying in step.
 		wait := backoff/2 + rand.N(backoff/2+1)
 		select {
 		case <-ctx.Done():
