@@ -90,19 +90,15 @@ type chainState struct {
 // NewChain starts a chain whose genesis entry is written with the first
 // event. Epochs are epoch long and start at now.
 func NewChain(seed []byte, origin string, epoch time.Duration, now time.Time) (*Chain, error) {
-	return newChain(seed, CurrentVersion, origin, epoch, now)
-}
-
-func newChain(seed []byte, version byte, origin string, epoch time.Duration, now time.Time) (*Chain, error) {
 	if epoch <= 0 {
 		return nil, errors.New("epoch must be positive")
 	}
-	r, err := NewRatchet(seed, version)
+	r, err := NewRatchet(seed, CurrentVersion)
 	if err != nil {
 		return nil, err
 	}
 	return &Chain{
-		p:    Point{Version: version, Origin: origin, T0: now.UnixNano(), EpochNS: int64(epoch), LastT: now.UnixNano()},
+		p:    Point{Version: CurrentVersion, Origin: origin, T0: now.UnixNano(), EpochNS: int64(epoch), LastT: now.UnixNano()},
 		r:    r,
 		h:    newHMACer(),
 		tree: NewTree(),

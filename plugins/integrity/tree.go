@@ -21,7 +21,7 @@ import (
 // SHA-256(ev) (see entryLeaf); for any other line, of the line itself.
 func LeafHash(line []byte) []byte {
 	var leaf [32]byte
-	NewTree().leafOf(&leaf, line)
+	leafOf(&leaf, line, sha256.New())
 	return leaf[:]
 }
 
@@ -85,7 +85,7 @@ var leafPrefix = []byte{0}
 
 // Append adds the line as the next leaf.
 func (t *Tree) Append(line []byte) {
-	t.leafOf(&t.leaf, line)
+	leafOf(&t.leaf, line, t.h)
 	t.AppendHash(&t.leaf)
 }
 
@@ -102,7 +102,7 @@ func (t *Tree) AppendEntry(line []byte, e *Entry, evHash *[32]byte) {
 
 // leafOf writes the leaf hash of any stored line. A line that claims
 // version 2 but does not parse is hashed whole: the verifier reports it.
-func (t *Tree) leafOf(out *[32]byte, line []byte) {
+func leafOf(out *[32]byte, line []byte, h hash.Hash) {
 	var e Entry
 	if lineVersion(line) < Version2 || ParseEntryLine(line, &e) != nil {
 		e.Version = Version1
@@ -111,7 +111,7 @@ func (t *Tree) leafOf(out *[32]byte, line []byte) {
 	if e.Version >= Version2 {
 		evHash = sha256.Sum256(e.Event)
 	}
-	entryLeaf(out, line, &e, &evHash, t.h)
+	entryLeaf(out, line, &e, &evHash, h)
 }
 
 // AppendHash adds a leaf by its leaf hash: every full pair of equal

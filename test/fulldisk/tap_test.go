@@ -17,10 +17,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-)
 
-// undeliverable is how the wrapper prints an event it could not spool.
-const undeliverable = "sentinel: undeliverable event: "
+	"github.com/sentinel-audit/sentinel/plugins/input/mcp_tap/deliver"
+)
 
 // TestTapFullSpoolDiskNeverBlocksNorLoses runs `sentinel wrap` around the
 // example go-sdk server with the host down and its spool on a tmpfs that
@@ -212,7 +211,7 @@ output "file" "audit" {
 	}
 	var rec bytes.Buffer
 	for _, line := range strings.Split(a.stderr.String(), "\n") {
-		if ev, ok := strings.CutPrefix(line, undeliverable); ok {
+		if ev, ok := strings.CutPrefix(line, deliver.UndeliverablePrefix); ok {
 			rec.WriteString(ev + "\n")
 		}
 	}
@@ -227,7 +226,7 @@ output "file" "audit" {
 	if code := b.close(t); code != 0 {
 		t.Fatalf("second wrapper exit %d:\n%s", code, tail(b.stderr.String()))
 	}
-	if strings.Contains(b.stderr.String(), undeliverable) {
+	if strings.Contains(b.stderr.String(), deliver.UndeliverablePrefix) {
 		t.Fatalf("the second wrapper printed events:\n%s", tail(b.stderr.String()))
 	}
 
@@ -342,7 +341,7 @@ func undeliverableEvents(t *testing.T, stderr string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, line := range strings.Split(stderr, "\n") {
-		raw, ok := strings.CutPrefix(line, undeliverable)
+		raw, ok := strings.CutPrefix(line, deliver.UndeliverablePrefix)
 		if !ok {
 			continue
 		}
@@ -407,16 +406,26 @@ func storedEvents(t *testing.T, dir string) (ids map[string]int, lookups int) {
 		sc := bufio.NewScanner(fh)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var entry struct {
-				Ev struct {
-					ID   string `json:"event_id"`
-					Type string `json:"event_type"`
-					Tool string `json:"tool_name"`
-				} `json:"ev"`
+			type event struct {
+				ID   string `json:"event_id"`
+				Type string `json:"event_type"`
+				Tool string `json:"tool_name"`
 			}
-			if json.Unmarshal(sc.Bytes(), &entry) == nil && entry.Ev.ID != "" {
-				ids[entry.Ev.ID]++
-				if entry.Ev.Type == "mcp_tool_execution" && entry.Ev.Tool == "lookup_customer" {
+			// A signed store holds entries with the event as "ev"; a plain one, events.
+			var line struct {
+				event
+				Ev event `json:"ev"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			ev := line.Ev
+			if ev.ID == "" {
+				ev = line.event
+			}
+			if ev.ID != "" {
+				ids[ev.ID]++
+				if ev.Type == "mcp_tool_execution" && ev.Tool == "lookup_customer" {
 					lookups++
 				}
 			}

@@ -97,12 +97,14 @@ func HashTool(def json.RawMessage) (name, hash string, err error) {
 func (inv *Inventory) Update(server string, defs []json.RawMessage, complete bool) ([]ToolChange, error) {
 	seen := make(map[string]string, len(defs))
 	raw := make(map[string]json.RawMessage, len(defs))
+	var valid []json.RawMessage // the definitions with a name, in the server's order
 	for _, d := range defs {
 		name, h, err := HashTool(d)
 		if err != nil || name == "" {
 			continue
 		}
 		seen[name], raw[name] = h, d
+		valid = append(valid, d)
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -119,10 +121,8 @@ func (inv *Inventory) Update(server string, defs []json.RawMessage, complete boo
 	if !ok {
 		inv.mem[server] = seen
 		base := ToolChange{Kind: "baseline", Count: len(seen)}
-		for _, d := range defs {
-			if name, _, err := HashTool(d); err == nil && name != "" {
-				base.Definitions = append(base.Definitions, carried(d))
-			}
+		for _, d := range valid {
+			base.Definitions = append(base.Definitions, carried(d))
 		}
 		changes = append(changes, base)
 	} else {

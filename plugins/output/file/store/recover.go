@@ -23,7 +23,6 @@ type tracker struct {
 	p       integrity.Point
 	prev    [32]byte
 	tree    *integrity.Tree
-	bad     int
 }
 
 func newTracker() tracker { return tracker{tree: integrity.NewTree()} }
@@ -38,15 +37,12 @@ func (t *tracker) resume(p integrity.Point) error {
 	return nil
 }
 
-func (t *tracker) entry(line []byte) { t.admit(line) }
-
 // admit follows an entry line the store is about to write, parsing it once.
 // It returns true, and changes nothing, for a line the store already holds:
 // the host delivers unacknowledged batches again after a crash.
 func (t *tracker) admit(line []byte) (replayed bool) {
 	var e integrity.Entry
 	if err := integrity.ParseEntryLine(line, &e); err != nil {
-		t.bad++
 		return false // stored as is; the verifier will name it
 	}
 	if t.started && e.Seq < t.p.NextSeq {
@@ -256,7 +252,7 @@ func (s *Store) reopenActive(n int) error {
 				s.created = h.Hdr.Created
 			}
 		case lineEntry:
-			s.track.entry(line)
+			s.track.admit(line)
 			s.entries++
 			s.total.Entries++
 		}

@@ -24,12 +24,14 @@ func TestVersion1StoreVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := filepath.Join("testdata", "v1store", "store")
-	rep, err := Verify(src, VerifyOptions{Seed: seed, Pub: pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Intact() || rep.Events != 40 || rep.Segments != 2 || rep.Restarts != 1 || rep.Checkpoints == 0 {
-		t.Fatalf("v1 store: %+v", rep)
+	for _, opts := range []VerifyOptions{{Seed: seed, Pub: pub}, {Pub: pub}} {
+		rep, err := Verify(src, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Intact() || rep.Events != 40 || rep.Segments != 2 || rep.Restarts != 1 || rep.Checkpoints == 0 {
+			t.Fatalf("v1 store (seed %v): %+v", opts.Seed != nil, rep)
+		}
 	}
 
 	dir := t.TempDir()
