@@ -228,7 +228,7 @@ func readStateLog(dir string) (*stateLog, []byte, error) {
 	if cur < 0 {
 		for _, s := range sc {
 			if s != nil && s.end > 0 {
-				return nil, nil, fmt.Errorf("%s holds no intact chain state; restore it from a backup (starting a new chain would break the store's)", filepath.Join(dir, logFiles[0]))
+				return nil, nil, noState(filepath.Join(dir, logFiles[0]))
 			}
 		}
 		return l.openLegacy()
@@ -288,12 +288,16 @@ func (l *stateLog) openLegacy() (*stateLog, []byte, error) {
 		return l, nil, err
 	}
 	if s.state == nil && s.end > 0 {
-		return nil, nil, fmt.Errorf("%s holds no intact chain state; restore it from a backup (starting a new chain would break the store's)", path)
+		return nil, nil, noState(path)
 	}
 	for _, a := range s.answers {
 		l.remember(a)
 	}
 	return l, s.state, nil
+}
+
+func noState(path string) error {
+	return fmt.Errorf("%s holds no intact chain state; restore it from a backup (starting a new chain would break the store's)", path)
 }
 
 // decodeRecord returns the record's state (nil once erased) and answer.
@@ -417,16 +421,12 @@ func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 	next, gen := 1-l.cur, max(l.gen, l.otherGen)+1
 	// keyed is set only once the switch succeeded: a failed switch is
 	// retried, and must carry the answers again.
-	keyed := 0
-	l.buf = l.buf[:0]
+	var carried []batchAnswer
 	if l.keyed < len(l.recent) {
-		for _, old := range l.recent {
-			l.buf = encodeRecord(l.buf, gen, nil, &old)
-		}
-		keyed = len(l.recent)
+		carried = l.recent
 	}
-	stateAt := int64(len(l.buf) + frameHeader + genLen + stateHeader)
-	l.buf = encodeRecord(l.buf, gen, state, &a)
+	var stateAt int64
+	l.buf, stateAt = encodeFirst(l.buf[:0], gen, carried, state, &a)
 	if l.other == nil {
 		f, err := l.create(next, l.capacity[l.cur])
 		if err != nil {
@@ -450,7 +450,7 @@ func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 	_ = datasync(l.f)
 	l.f, l.other = l.other, l.f
 	l.cur, l.gen, l.otherGen = next, gen, l.gen
-	l.off, l.keyed = int64(len(l.buf)), keyed
+	l.off, l.keyed = int64(len(l.buf)), len(carried)
 	l.prevState, l.prevLen = stateAt, len(state)
 	l.keep(a)
 	return nil
@@ -459,12 +459,7 @@ func (l *stateLog) switchFiles(state []byte, a batchAnswer) error {
 // start writes the first file: the answers of a migrated log, then the
 // record.
 func (l *stateLog) start(state []byte, a batchAnswer) error {
-	var body []byte
-	for _, old := range l.recent {
-		body = encodeRecord(body, 1, nil, &old)
-	}
-	stateAt := int64(len(body) + frameHeader + genLen + stateHeader)
-	body = encodeRecord(body, 1, state, &a)
+	body, stateAt := encodeFirst(nil, 1, l.recent, state, &a)
 	f, err := l.create(0, max(minCapacity, 4*int64(len(body))))
 	if err != nil {
 		return err
@@ -484,6 +479,17 @@ func (l *stateLog) start(state []byte, a batchAnswer) error {
 	l.keyed = len(l.recent)
 	l.keep(a)
 	return nil
+}
+
+// encodeFirst encodes what a file starts with: the answers carried into it
+// (without a state), then the batch's record. stateAt is where the
+// record's state lies, to be erased once a newer one is durable.
+func encodeFirst(dst []byte, gen uint64, carried []batchAnswer, state []byte, a *batchAnswer) ([]byte, int64) {
+	for _, old := range carried {
+		dst = encodeRecord(dst, gen, nil, &old)
+	}
+	stateAt := int64(len(dst) + frameHeader + genLen + stateHeader)
+	return encodeRecord(dst, gen, state, a), stateAt
 }
 
 // create makes log file i, capacity bytes of written zeros, durable with
@@ -510,13 +516,23 @@ func (l *stateLog) create(i int, capacity int64) (*os.File, error) {
 // just allocated: records then overwrite blocks the file already owns, and
 // their datasync commits no metadata.
 func (l *stateLog) grow(f *os.File, i int, capacity int64) error {
-	page := make([]byte, 1<<20)
-	for at := l.capacity[i]; at < capacity; at += int64(len(page)) {
-		if _, err := f.WriteAt(page[:min(int64(len(page)), capacity-at)], at); err != nil {
-			return fmt.Errorf("grow %s: %w", logFiles[i], err)
-		}
+	if err := writeZeros(f, l.capacity[i], capacity); err != nil {
+		return fmt.Errorf("grow %s: %w", logFiles[i], err)
 	}
 	l.capacity[i] = max(l.capacity[i], capacity)
+	return nil
+}
+
+// zeros is only ever read: the source of writeZeros.
+var zeros [64 << 10]byte
+
+// writeZeros overwrites [from, to) of f with zeros.
+func writeZeros(f *os.File, from, to int64) error {
+	for at := from; at < to; at += int64(len(zeros)) {
+		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), to-at)], at); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -532,11 +548,7 @@ func (l *stateLog) keep(a batchAnswer) {
 
 // erase overwrites a state with zeros. Best effort, like any erasure on
 // journaling file systems and SSDs.
-func erase(f *os.File, at int64, n int) {
-	if n > 0 {
-		_, _ = f.WriteAt(make([]byte, n), at)
-	}
-}
+func erase(f *os.File, at int64, n int) { _ = writeZeros(f, at, at+int64(n)) }
 
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
@@ -566,10 +578,7 @@ func removeErased(path string) error {
 		return err
 	}
 	if st, err := f.Stat(); err == nil {
-		zeros := make([]byte, min(st.Size(), 1<<20))
-		for off := int64(0); off < st.Size(); off += int64(len(zeros)) {
-			_, _ = f.WriteAt(zeros[:min(int64(len(zeros)), st.Size()-off)], off)
-		}
+		_ = writeZeros(f, 0, st.Size())
 		_ = datasync(f)
 	}
 	f.Close()
