@@ -19,6 +19,13 @@ type FusedStage struct {
 	Name    string          `json:"name"`
 	DataDir string          `json:"data_dir"`
 	Config  json.RawMessage `json:"config"`
+	// The stage's own retry budget (0: none). The fused process gives up on
+	// a batch at the stage that keeps failing it, as the host would give up
+	// on that stage alone: the host retries the whole chain with its most
+	// patient member's budget, so that an output waiting out an outage does
+	// not lose records to a filter's smaller one, or the other way round.
+	MaxAttempts int      `json:"max_attempts,omitempty"`
+	MaxElapsed  Duration `json:"max_elapsed,omitempty"`
 }
 
 // Fuse returns one filter that runs defs one after another in a single
@@ -30,27 +37,39 @@ type FusedStage struct {
 // and counters (Batch.Stages); what is shared is the process, so a crash or
 // a missed deadline restarts the whole chain and replays its batch.
 //
-// The fused filter's configuration is the JSON array of FusedStage, one per def.
+// The last def may be an output, the one the chain alone feeds: the chain
+// is then an output itself, and its records never travel back to the host
+// only to be sent out again. The fused plugin keeps the kind of its last
+// stage, and the host treats it as it treats that kind (see Process for
+// how a failure keeps each stage's meaning).
+//
+// The fused plugin's configuration is the JSON array of FusedStage, one per def.
 func Fuse(defs ...*Definition) (*Definition, error) {
 	if len(defs) < 2 {
-		return nil, errors.New("fuse: at least two filters")
+		return nil, errors.New("fuse: at least two stages")
 	}
 	names := make([]string, len(defs))
 	var tick Duration
 	for i, d := range defs {
-		if d.Kind != KindFilter {
-			return nil, fmt.Errorf("fuse: %s is a %s, only filters fuse", d.Name, d.Kind)
+		last := i == len(defs)-1
+		if d.Kind != KindFilter && !(last && d.Kind == KindOutput) {
+			return nil, fmt.Errorf("fuse: %s is a %s; only filters fuse, and an output after them", d.Name, d.Kind)
 		}
 		names[i] = d.Name
 		if d.Tick > 0 && (tick == 0 || d.Tick < tick) {
 			tick = d.Tick // the idle tick reaches every stage, so the most frequent wins
 		}
 	}
+	kind := defs[len(defs)-1].Kind
+	summary := "The filters " + strings.Join(names, ", ") + " in one process."
+	if kind == KindOutput {
+		summary = "The filters " + strings.Join(names[:len(names)-1], ", ") + " and the output " + names[len(names)-1] + " in one process."
+	}
 	return &Definition{
 		Name:    strings.Join(names, FuseSeparator),
-		Kind:    KindFilter,
+		Kind:    kind,
 		Version: "fused",
-		Summary: "The filters " + strings.Join(names, ", ") + " in one process.",
+		Summary: summary,
 		Tick:    tick,
 		New: func() Plugin {
 			f := &fused{defs: defs, stages: make([]Plugin, len(defs))}
@@ -69,7 +88,8 @@ func (d *Definition) FusedFrom() []*Definition { return d.fusedFrom }
 type fused struct {
 	defs   []*Definition
 	stages []Plugin
-	labels []string // "classifier cls", for errors
+	labels []string     // "classifier cls", for errors
+	limits []FusedStage // each stage's retry budget
 	// failed holds batches a later stage failed on, so that the host's
 	// retry resumes at that stage: the stages before it have done their
 	// part (a tokenizer's counters, a detector's alerts) and must not see
@@ -78,12 +98,15 @@ type fused struct {
 }
 
 // failedBatch is where a batch stopped: the stage that failed, its request,
-// and what the stages before it reported.
+// what the stages before it reported, and how often and since when that
+// stage has failed it.
 type failedBatch struct {
-	key   uint64
-	stage int
-	req   []*Record
-	out   *Batch
+	key      uint64
+	stage    int
+	req      []*Record
+	out      *Batch
+	attempts int
+	since    time.Time
 }
 
 // keepFailed bounds the failed batches remembered: the host retries a
@@ -99,7 +122,7 @@ func (f *fused) stageConfigs(cfg Config) ([]Config, error) {
 		return nil, fmt.Errorf("fused filter config: %d stages for %d filters", len(st), len(f.stages))
 	}
 	out := make([]Config, len(st))
-	f.labels = make([]string, len(st))
+	f.labels, f.limits = make([]string, len(st)), st
 	for i, s := range st {
 		out[i] = Config{Name: s.Name, DataDir: s.DataDir, Raw: s.Config, DryRun: cfg.DryRun, Logger: cfg.Log().ResetNamed(s.Name)}
 		f.labels[i] = f.defs[i].Name + " " + s.Name
@@ -147,24 +170,45 @@ func (f *fused) Configure(ctx context.Context, cfg Config) error {
 // Process runs the batch through every stage, even when a stage passes
 // nothing on: an empty batch is how the idle tick and the Final batch reach
 // the stages that act on time or at the end (the signer's checkpoints).
+//
+// When the chain ends in an output, the host treats the whole chain as that
+// output, so a failure is translated to keep each stage's meaning: a failed
+// filter asks for a retry (a filter's error is a plugin failure, not a
+// reason to dead-letter), and the output's answer is handled by deliver.
 func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
 	// The key is taken before any stage runs: stages may rewrite the
 	// records' bodies, and the host's retry brings them as they were.
 	key := batchKey(in.Records)
 	out, req, first := &Batch{Stages: make([]StageStats, len(f.stages))}, in, 0
-	if fb, ok := f.resume(key); ok {
-		out, first = fb.out, fb.stage
-		req = &Batch{Seq: in.Seq, Records: fb.req, Final: in.Final}
+	prev, resumed := f.resume(key)
+	if resumed {
+		out, first = prev.out, prev.stage
+		req = &Batch{Seq: in.Seq, Records: prev.req, Final: in.Final}
 	}
 	for i := first; i < len(f.stages); i++ {
+		again := failedBatch{key: key, stage: i, req: req.Records, out: out, attempts: 1, since: time.Now()}
+		if resumed && i == first {
+			again.attempts, again.since = prev.attempts+1, prev.since
+		}
+		if f.defs[i].Kind == KindOutput {
+			return f.deliver(ctx, in, req, again, resumed && i == first)
+		}
 		p := f.stages[i]
 		start := time.Now()
 		res, err := p.Process(ctx, req)
 		if err != nil {
-			if i > 0 && len(in.Records) > 0 { // empty batches (ticks, Final) are not retried
-				f.remember(failedBatch{key: key, stage: i, req: req.Records, out: out})
+			err = fmt.Errorf("%s: %w", f.label(i), err)
+			if len(in.Records) > 0 { // empty batches (ticks, Final) are not retried
+				if f.spent(again) {
+					f.giveUp(again, nil, gaveUp(again, err))
+					return out, nil
+				}
+				f.remember(again)
 			}
-			return nil, fmt.Errorf("%s: %w", f.label(i), err)
+			if f.endsInOutput() {
+				return nil, &RetryError{Err: err}
+			}
+			return nil, err
 		}
 		if res == nil {
 			res = &Batch{}
@@ -185,6 +229,122 @@ func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
 	}
 	out.Records = req.Records
 	return out, nil
+}
+
+func (f *fused) endsInOutput() bool { return f.defs[len(f.defs)-1].Kind == KindOutput }
+
+// deliver runs the output at stage fb.stage on req and answers for the
+// chain. The host knows only the chain's request, so what the output
+// refuses, and all it was given when it fails for good, comes back as
+// rejections carrying the bodies the output saw: the dead-letter file gets
+// what it would have got with the output in a process of its own. A retry
+// keeps the records still to deliver, and the host's retry of the batch
+// resumes with them; resumed says this call is such a retry, whose records
+// were counted in.
+func (f *fused) deliver(ctx context.Context, in, req *Batch, fb failedBatch, resumed bool) (*Batch, error) {
+	i, out := fb.stage, fb.out
+	start := time.Now()
+	res, err := f.stages[i].Process(ctx, req)
+	if res == nil {
+		res = &Batch{}
+	}
+	st := &out.Stages[i]
+	if !resumed {
+		st.In += len(req.Records)
+	}
+	st.Duration += time.Since(start)
+	refused := map[int]bool{}
+	for _, rj := range res.Rejected {
+		if rj.Index < 0 || rj.Index >= len(req.Records) || refused[rj.Index] {
+			continue
+		}
+		refused[rj.Index] = true
+		out.Rejected = append(out.Rejected, Rejection{Index: -1, Reason: rj.Reason, Data: req.Records[rj.Index].Body})
+		st.Rejected++
+	}
+	var re *RetryError
+	switch {
+	case err == nil:
+		st.Out += len(req.Records) - len(refused)
+		return out, nil
+	case errors.As(err, &re) || ctx.Err() != nil:
+		after := time.Duration(0)
+		if re != nil {
+			after = re.After
+		}
+		fb.req = retryRecords(req.Records, re, refused)
+		st.Out += len(req.Records) - len(refused) - len(fb.req)
+		err = fmt.Errorf("%s: %w", f.label(i), err)
+		if len(in.Records) > 0 {
+			if f.spent(fb) {
+				f.giveUp(fb, nil, gaveUp(fb, err))
+				return out, nil
+			}
+			f.remember(fb)
+		}
+		return nil, &RetryError{Err: err, After: after}
+	default:
+		f.giveUp(fb, refused, err.Error())
+		return out, nil
+	}
+}
+
+// spent says whether fb's stage has used up its retry budget on the batch.
+func (f *fused) spent(fb failedBatch) bool {
+	if fb.stage >= len(f.limits) {
+		return false
+	}
+	l := f.limits[fb.stage]
+	return (l.MaxAttempts > 0 && fb.attempts >= l.MaxAttempts) ||
+		(l.MaxElapsed > 0 && time.Since(fb.since) > l.MaxElapsed.Std())
+}
+
+func gaveUp(fb failedBatch, err error) string {
+	return fmt.Sprintf("gave up after %d attempts: %v", fb.attempts, err)
+}
+
+// giveUp ends the batch at fb's stage: every record of its request not
+// already refused is rejected for reason, to be dead-lettered under that
+// stage. The first stage's request is the host's own, so its records are
+// named by index; later ones carry their bodies.
+func (f *fused) giveUp(fb failedBatch, refused map[int]bool, reason string) {
+	st := &fb.out.Stages[fb.stage]
+	if f.defs[fb.stage].Kind == KindFilter {
+		st.In = len(fb.req)
+	}
+	for j, r := range fb.req {
+		if refused[j] {
+			continue
+		}
+		rj := Rejection{Index: j, Reason: reason}
+		if fb.stage > 0 {
+			rj = Rejection{Index: -1, Reason: reason, Data: r.Body}
+		}
+		fb.out.Rejected = append(fb.out.Rejected, rj)
+		st.Rejected++
+	}
+}
+
+// retryRecords picks the records an output's retry names (every one it did
+// not refuse when it names none), each once.
+func retryRecords(recs []*Record, re *RetryError, refused map[int]bool) []*Record {
+	var again []*Record
+	if re == nil || re.Indices == nil {
+		for j, r := range recs {
+			if !refused[j] {
+				again = append(again, r)
+			}
+		}
+		return again
+	}
+	picked := map[int]bool{}
+	for _, j := range re.Indices {
+		if j >= 0 && j < len(recs) && !refused[j] && !picked[j] {
+			picked[j] = true
+			again = append(again, recs[j])
+		}
+	}
+	return again
 }
 
 // resume takes the failed batch with key, if there is one.

@@ -257,10 +257,11 @@ func (c *Catalog) Start(ctx context.Context, comp *config.Component, cfg *config
 	return c.startCmd(ctx, cmd, comp.ID(), pin, cfg)
 }
 
-// CanFuse says whether comp may share a process with other filters: only
-// bundled filters can, as one binary serves them all.
+// CanFuse says whether comp may share a process with other filters (an
+// output as the chain's last stage): only bundled plugins can, as one
+// binary serves them all.
 func (c *Catalog) CanFuse(comp *config.Component, cfg *config.Config) bool {
-	return comp.Kind == sdk.KindFilter && c.bundled(comp, cfg)
+	return (comp.Kind == sdk.KindFilter || comp.Kind == sdk.KindOutput) && c.bundled(comp, cfg)
 }
 
 // bundled says whether comp runs from this binary: built in, and not pinned
@@ -271,20 +272,20 @@ func (c *Catalog) bundled(comp *config.Component, cfg *config.Config) bool {
 	return ok && (pin == nil || pin.Path == "")
 }
 
-// startFused serves bundled filters in one process; it sees the environment
-// variables any of them was allowed.
+// startFused serves a fused chain of bundled plugins in one process; it sees
+// the environment variables any of them was allowed.
 func (c *Catalog) startFused(ctx context.Context, comp *config.Component, members []*sdk.Definition, cfg *config.Config) (*Process, error) {
 	merged := &config.PluginPin{Name: comp.Plugin}
 	for _, m := range members {
 		n := m.Name
-		if _, ok := c.Builtin(sdk.KindFilter, n); !ok {
-			return nil, fmt.Errorf("no bundled filter %q to fuse", n)
+		if _, ok := c.Builtin(m.Kind, n); !ok {
+			return nil, fmt.Errorf("no bundled %s %q to fuse", m.Kind, n)
 		}
 		if pin := cfg.Plugins[n]; pin != nil {
 			merged.Env = append(merged.Env, pin.Env...)
 		}
 	}
-	cmd := exec.Command(c.self, "plugin", "serve", comp.Plugin, string(sdk.KindFilter))
+	cmd := exec.Command(c.self, "plugin", "serve", comp.Plugin, string(comp.Kind))
 	return c.startCmd(ctx, cmd, comp.ID(), merged, cfg)
 }
 

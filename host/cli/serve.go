@@ -18,7 +18,11 @@ func init() {
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if names := strings.Split(args[0], sdk.FuseSeparator); len(names) > 1 {
-				return serveFused(names)
+				kind := sdk.KindFilter
+				if len(args) == 2 {
+					kind = sdk.Kind(args[1])
+				}
+				return serveFused(names, kind)
 			}
 			for _, d := range builtin.All() {
 				if d.Name == args[0] && (len(args) == 1 || string(d.Kind) == args[1]) {
@@ -32,17 +36,22 @@ func init() {
 	root.AddCommand(plugin)
 }
 
-// serveFused serves bundled filters chained in one process (sdk.Fuse).
-func serveFused(names []string) error {
+// serveFused serves bundled filters chained in one process (sdk.Fuse); for
+// kind output, the last name is the output they feed.
+func serveFused(names []string, kind sdk.Kind) error {
 	defs := make([]*sdk.Definition, len(names))
 	for i, n := range names {
+		want := sdk.KindFilter
+		if i == len(names)-1 {
+			want = kind
+		}
 		for _, d := range builtin.All() {
-			if d.Name == n && d.Kind == sdk.KindFilter {
+			if d.Name == n && d.Kind == want {
 				defs[i] = d
 			}
 		}
 		if defs[i] == nil {
-			return fmt.Errorf("no bundled filter %q (see `sentinel plugins list`)", n)
+			return fmt.Errorf("no bundled %s %q (see `sentinel plugins list`)", want, n)
 		}
 	}
 	def, err := sdk.Fuse(defs...)

@@ -83,8 +83,8 @@ func decodeComponent(b *hcl.Block, ctx *hcl.EvalContext) (*Component, hcl.Diagno
 		diags = append(diags, decodeBool(attr, ctx, &comp.Enabled)...)
 	}
 	if attr, ok := content.Attributes["isolate"]; ok {
-		if comp.Kind != sdk.KindFilter {
-			diags = append(diags, errAt(attr.Range, "isolate on a non-filter", "Only filters share a process (fuse_filters); every input and output has its own already."))
+		if comp.Kind == sdk.KindInput {
+			diags = append(diags, errAt(attr.Range, "isolate on an input", "Only filters, and the output a chain of them feeds alone, share a process (fuse_filters); every input has its own already."))
 		}
 		diags = append(diags, decodeBool(attr, ctx, &comp.Isolate)...)
 	}

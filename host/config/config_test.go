@@ -93,13 +93,16 @@ func TestInvalidConfigReportsEveryProblemWithItsPosition(t *testing.T) {
 		{12, 12, `Invalid value for "every"`},
 		{19, 15, `Invalid value for "max_age"`},
 		{25, 3, "Invalid timeout"}, // a number, not a duration: an error, not a crash
-		{26, 3, "isolate on a non-filter"},
+		{36, 3, "isolate on an input"},
 		{31, 3, "Invalid isolate"},
 	}
 	for _, w := range want {
 		if !hasDiag(diags, w.line, w.col, w.summary) {
 			t.Errorf("missing %d:%d %q in:\n%s", w.line, w.col, w.summary, dump(diags))
 		}
+	}
+	if hasDiag(diags, 26, 3, "") {
+		t.Errorf("isolate on an output refused:\n%s", dump(diags))
 	}
 }
 

@@ -26,9 +26,14 @@ type stage struct {
 // FusedChains finds the runs of filters that can share one process: every
 // member after the first has the one before as its only input, and that one
 // feeds nothing else. Fan-in and fan-out points stay process boundaries, so
-// fusing never changes which records reach which component.
+// fusing never changes which records reach which component. An output the
+// chain alone feeds ends it, unless it has a disk buffer: that buffer holds
+// what the output is given, and fused, it would hold what the filters were
+// given instead (PII before the tokenizer, fields before the encryptor).
 func FusedChains(cfg *config.Config, fusable func(*config.Component) bool) [][]*config.Component {
-	canFuse := func(c *config.Component) bool { return !c.Isolate && fusable(c) }
+	canFuse := func(c *config.Component) bool {
+		return !c.Isolate && fusable(c) && (c.Kind == sdk.KindFilter || c.Kind == sdk.KindOutput && c.Buffer.Type != "disk")
+	}
 	consumers := map[string][]*config.Component{}
 	for _, c := range cfg.Components {
 		for _, in := range c.Inputs {
@@ -40,11 +45,11 @@ func FusedChains(cfg *config.Config, fusable func(*config.Component) bool) [][]*
 			return false
 		}
 		prev := cfg.Component(c.Inputs[0])
-		return prev != nil && canFuse(prev) && len(consumers[prev.ID()]) == 1
+		return prev != nil && prev.Kind == sdk.KindFilter && canFuse(prev) && len(consumers[prev.ID()]) == 1
 	}
 	var chains [][]*config.Component
 	for _, head := range cfg.Components {
-		if !canFuse(head) || joinsPrevious(head) {
+		if head.Kind != sdk.KindFilter || !canFuse(head) || joinsPrevious(head) {
 			continue
 		}
 		chain := []*config.Component{head}
@@ -62,12 +67,15 @@ func FusedChains(cfg *config.Config, fusable func(*config.Component) bool) [][]*
 	return chains
 }
 
-// fuse builds the one component that runs chain in a single process. It
-// takes the first member's inputs and batching (the later members get what
-// the one before emits), the sum of the members' deadlines, and the most
-// patient member's retry settings: a failed batch is retried as a whole,
-// and a member told to wait out an outage (max_attempts = 0) must not have
-// its records dead-lettered because of the company it keeps.
+// fuse builds the one component that runs chain in a single process, of the
+// kind of its last member. It takes the first member's inputs, the
+// smallest of the members' batch limits (every member then gets batches
+// within its own), the sum of their deadlines, and the most patient
+// member's retry settings: a failed batch is retried as a whole, and a
+// member told to wait out an outage (max_attempts = 0) must not have its
+// records dead-lettered because of the company it keeps. Each member's own
+// budget travels with its configuration: the fused process gives up at the
+// member that keeps failing a batch, and dead-letters it there.
 func fuse(chain []*config.Component) (*config.Component, error) {
 	defs := make([]*sdk.Definition, len(chain))
 	names := make([]string, len(chain))
@@ -76,7 +84,8 @@ func fuse(chain []*config.Component) (*config.Component, error) {
 	retry := chain[0].Retry
 	for i, c := range chain {
 		defs[i], names[i] = c.Def, c.Name
-		stages[i] = sdk.FusedStage{Name: c.Name, DataDir: c.DataDir, Config: c.Config}
+		stages[i] = sdk.FusedStage{Name: c.Name, DataDir: c.DataDir, Config: c.Config,
+			MaxAttempts: c.Retry.MaxAttempts, MaxElapsed: c.Retry.MaxElapsed}
 		timeout += c.Timeout
 		if morePatient(c.Retry, retry) {
 			retry = c.Retry
@@ -91,9 +100,21 @@ func fuse(chain []*config.Component) (*config.Component, error) {
 		return nil, err
 	}
 	fused := *chain[0]
-	fused.Plugin, fused.Name, fused.Def, fused.Config = def.Name, strings.Join(names, sdk.FuseSeparator), def, raw
-	fused.Timeout, fused.Retry = timeout, retry
+	fused.Kind, fused.Plugin, fused.Name, fused.Def, fused.Config = def.Kind, def.Name, strings.Join(names, sdk.FuseSeparator), def, raw
+	fused.Timeout, fused.Retry, fused.Batch = timeout, retry, tightestBatch(chain)
 	return &fused, nil
+}
+
+// tightestBatch is the smallest of each batch limit over chain.
+func tightestBatch(chain []*config.Component) config.Batch {
+	b := chain[0].Batch
+	for _, c := range chain[1:] {
+		b.MaxRecords = min(b.MaxRecords, c.Batch.MaxRecords)
+		b.MaxBytes = min(b.MaxBytes, c.Batch.MaxBytes)
+		b.MaxAge = min(b.MaxAge, c.Batch.MaxAge)
+		b.InFlight = min(b.InFlight, c.Batch.InFlight)
+	}
+	return b
 }
 
 // morePatient says whether a gives up later than b: no attempt limit beats

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,6 +76,48 @@ output "collect" "out" {
 	}
 }
 
+// An output joins the chain that alone feeds it, unless it keeps a disk
+// buffer (which would then hold what the filters were given) or is isolated.
+func TestAnOutputTheChainAloneFeedsEndsIt(t *testing.T) {
+	const tail = `
+input "gen" "in" {
+  count = 10
+}
+filter "tag" "a" {
+  inputs = [input.gen.in]
+}
+filter "tag" "b" {
+  inputs = [filter.tag.a]
+}
+output "collect" "out" {
+  inputs = [filter.tag.b]
+  path   = "OUT"
+%s
+}
+%s`
+	cases := []struct{ name, output, more, want string }{
+		{"alone", "", "", "a b out"},
+		{"disk buffer", "  buffer {\n    type = \"disk\"\n  }", "", "a b"},
+		{"isolated", "  isolate = true", "", "a b"},
+		{"fan-out", "", "output \"collect\" \"copy\" {\n  inputs = [filter.tag.b]\n  path = \"COPY\"\n}", "a b"},
+		{"fed by an input", "", "output \"collect\" \"raw\" {\n  inputs = [input.gen.in]\n  path = \"RAW\"\n}", "a b out"},
+	}
+	for _, c := range cases {
+		h := load(t, fmt.Sprintf(tail, c.output, c.more))
+		var got []string
+		for _, chain := range FusedChains(h.cfg, func(*config.Component) bool { return true }) {
+			var names []string
+			for _, m := range chain {
+				names = append(names, m.Name)
+			}
+			got = append(got, strings.Join(names, " "))
+		}
+		if strings.Join(got, "|") != c.want {
+			t.Errorf("%s: fused %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
 func TestAnIsolatedFilterKeepsItsOwnProcess(t *testing.T) {
 	h := load(t, strings.Replace(fusedPipeline, `  label        = "second"`, `  label        = "second"
   isolate      = true`, 1))
@@ -125,9 +168,12 @@ func TestFusedFiltersKeepTheirOwnCountersAndDeadLetters(t *testing.T) {
 			for _, s := range p.Stats() {
 				stats[s.Component] = s
 			}
-			first, second := stats["filter.tag.first"], stats["filter.tag.second"]
-			if first.FusedInto == "" || first.FusedInto != second.FusedInto {
-				t.Fatalf("the two filters were not fused: %+v %+v", first, second)
+			first, second, out := stats["filter.tag.first"], stats["filter.tag.second"], stats["output.collect.out"]
+			if first.FusedInto == "" || first.FusedInto != second.FusedInto || out.FusedInto != first.FusedInto {
+				t.Fatalf("the two filters and the output were not fused: %+v %+v %+v", first, second, out)
+			}
+			if out.In != 1372 || out.Out != 1372 || out.DeadLettered != 0 {
+				t.Fatalf("the output's own counters: %+v", out)
 			}
 			// 2000 in; the first rejects every 7th, the second every 5th of what is left.
 			if first.In != 2000 || first.DeadLettered != 285 || first.Out != 1715 {
@@ -230,7 +276,8 @@ func TestAFusedStagesDeadLettersWaitOutAnUnwritableFile(t *testing.T) {
 }
 
 // The fused chain's settings: the most patient member's retry, the sum of
-// the members' timeouts (one call does all their work), the first one's batch.
+// the members' timeouts (one call does all their work), the smallest of
+// their batch limits, and each member's own retry budget for its stage.
 func TestFusedChainTakesTheMostPatientRetryAndTheSummedTimeout(t *testing.T) {
 	h := load(t, `
 input "gen" "in" {
@@ -247,6 +294,9 @@ filter "tag" "b" {
 }
 filter "tag" "c" {
   inputs = [filter.tag.b]
+  batch {
+    max_records = 100
+  }
 }
 output "collect" "out" {
   inputs = [filter.tag.c]
@@ -261,11 +311,49 @@ output "collect" "out" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fc.Retry.MaxAttempts != 0 || fc.Timeout != chains[0][0].Timeout*3 || fc.Batch != chains[0][0].Batch {
+	want := chains[0][0].Batch
+	want.MaxRecords = 100
+	if fc.Retry.MaxAttempts != 0 || fc.Timeout != chains[0][0].Timeout*3 || fc.Batch != want {
 		t.Fatalf("fused settings: retry %+v timeout %v batch %+v", fc.Retry, fc.Timeout, fc.Batch)
+	}
+	var stages []sdk.FusedStage
+	if err := json.Unmarshal(fc.Config, &stages); err != nil || len(stages) != 3 || stages[0].MaxAttempts != 5 || stages[1].MaxAttempts != 0 {
+		t.Fatalf("each stage's own budget: %+v (%v)", stages, err)
 	}
 	if !morePatient(config.Retry{MaxAttempts: 5, MaxElapsed: 0}, config.Retry{MaxAttempts: 5, MaxElapsed: 60e9}) ||
 		morePatient(config.Retry{MaxAttempts: 3}, config.Retry{MaxAttempts: 5}) {
 		t.Fatal("morePatient ordering")
+	}
+}
+
+// An output fused behind filters waits out its destination's outage with its
+// own patience: the filters' smaller retry budget does not dead-letter
+// records the output has yet to deliver.
+func TestAFusedOutputWaitsOutAnOutageWithItsOwnBudget(t *testing.T) {
+	cfg := strings.Replace(fusedPipeline, `  path   = "OUT"`, `  path   = "OUT"
+  fail_first = 3
+  retry {
+    initial = "10ms"
+  }`, 1)
+	h := load(t, strings.Replace(cfg, `  reject_every = 5`, `  reject_every = 5
+  retry {
+    max_attempts = 2
+  }`, 1))
+	p := h.run(true)
+	if n := len(h.lines("out")); n != 1372 {
+		t.Fatalf("delivered %d, want 1372", n)
+	}
+	var retried, dead int64
+	for _, s := range p.Stats() {
+		if s.Component == "output.collect.out" && s.FusedInto == "" {
+			t.Fatal("the output was not fused")
+		}
+		retried += s.Retried // a fused chain's retries are counted on its first member
+		if s.Component != "filter.tag.second" {
+			dead += s.DeadLettered
+		}
+	}
+	if retried == 0 || dead != 285 {
+		t.Fatalf("%d retried, %d dead letters besides the second filter's rejections: want retries and only the first's 285", retried, dead)
 	}
 }

@@ -54,7 +54,7 @@ func (l LocalLauncher) Launch(_ context.Context, comp *config.Component) (Proc, 
 
 func (l LocalLauncher) CanFuse(comp *config.Component) bool {
 	_, ok := l.Defs[comp.Plugin]
-	return ok && comp.Kind == sdk.KindFilter
+	return ok && (comp.Kind == sdk.KindFilter || comp.Kind == sdk.KindOutput)
 }
 
 type localProc struct{ conn sdk.Conn }

@@ -288,6 +288,7 @@ filter "tag" "t" {
   inputs  = [input.gen.in]
   stall   = "10s"
   timeout = "100ms"
+  isolate = true # fused with the output, the deadline would be the sum of both
   retry {
     max_attempts = 2
   }

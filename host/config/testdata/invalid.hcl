@@ -23,10 +23,15 @@ filter "tag" "b" {
 output "sink" "out" {
   inputs  = [filter.tag.b]
   timeout = 30
-  isolate = true
+  isolate = true # an output may be kept out of a fused chain
 }
 
 filter "tag" "c" {
   inputs  = [input.src.in]
   isolate = "yes"
+}
+
+input "src" "second" {
+  path    = "b.jsonl"
+  isolate = true
 }
