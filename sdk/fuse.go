@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -94,7 +95,9 @@ type fused struct {
 	// retry resumes at that stage: the stages before it have done their
 	// part (a tokenizer's counters, a detector's alerts) and must not see
 	// the records twice, just as when each ran in its own process.
+	mu     sync.Mutex // guards failed: stages in lanes remember, arrivals resume
 	failed []failedBatch
+	lanes  lanes
 }
 
 // failedBatch is where a batch stopped: the stage that failed, its request,
@@ -170,65 +173,98 @@ func (f *fused) Configure(ctx context.Context, cfg Config) error {
 // Process runs the batch through every stage, even when a stage passes
 // nothing on: an empty batch is how the idle tick and the Final batch reach
 // the stages that act on time or at the end (the signer's checkpoints).
+// Served, a fused chain runs its stages side by side instead (lanes.go);
+// Process is the same work on the caller's goroutine.
 //
 // When the chain ends in an output, the host treats the whole chain as that
 // output, so a failure is translated to keep each stage's meaning: a failed
 // filter asks for a retry (a filter's error is a plugin failure, not a
 // reason to dead-letter), and the output's answer is handled by deliver.
 func (f *fused) Process(ctx context.Context, in *Batch) (*Batch, error) {
+	j := f.begin(ctx, in)
+	for i := j.first; i < len(f.stages); i++ {
+		if f.step(j, i) {
+			break
+		}
+	}
+	return j.out, j.err
+}
+
+// job is one batch on its way through the stages: the host's request, what
+// the next stage gets, and the answer once there is one.
+type job struct {
+	ctx     context.Context
+	in      *Batch
+	key     uint64
+	req     *Batch
+	out     *Batch
+	err     error
+	first   int         // the stage it starts at (a resumed retry skips the ones before)
+	prev    failedBatch // where it stopped before, when resumed
+	resumed bool
+	done    chan struct{} // closed once out and err are set, when the stages run in lanes
+}
+
+// begin makes the job for in, resuming it where a failed attempt stopped.
+func (f *fused) begin(ctx context.Context, in *Batch) *job {
 	// The key is taken before any stage runs: stages may rewrite the
 	// records' bodies, and the host's retry brings them as they were.
-	key := batchKey(in.Records)
-	out, req, first := &Batch{Stages: make([]StageStats, len(f.stages))}, in, 0
-	prev, resumed := f.resume(key)
-	if resumed {
-		out, first = prev.out, prev.stage
-		req = &Batch{Seq: in.Seq, Records: prev.req, Final: in.Final}
+	j := &job{ctx: ctx, in: in, key: batchKey(in.Records), req: in, out: &Batch{Stages: make([]StageStats, len(f.stages))}}
+	if j.prev, j.resumed = f.resume(j.key); j.resumed {
+		j.out, j.first = j.prev.out, j.prev.stage
+		j.req = &Batch{Seq: in.Seq, Records: j.prev.req, Final: in.Final}
 	}
-	for i := first; i < len(f.stages); i++ {
-		again := failedBatch{key: key, stage: i, req: req.Records, out: out, attempts: 1, since: time.Now()}
-		if resumed && i == first {
-			again.attempts, again.since = prev.attempts+1, prev.since
-		}
-		if f.defs[i].Kind == KindOutput {
-			return f.deliver(ctx, in, req, again, resumed && i == first)
-		}
-		p := f.stages[i]
-		start := time.Now()
-		res, err := p.Process(ctx, req)
-		if err != nil {
-			err = fmt.Errorf("%s: %w", f.label(i), err)
-			if len(in.Records) > 0 { // empty batches (ticks, Final) are not retried
-				if f.spent(again) {
-					f.giveUp(again, nil, gaveUp(again, err))
-					return out, nil
-				}
-				f.remember(again)
-			}
-			if f.endsInOutput() {
-				return nil, &RetryError{Err: err}
-			}
-			return nil, err
-		}
-		if res == nil {
-			res = &Batch{}
-		}
-		st := &out.Stages[i]
-		st.In, st.Out, st.Duration = len(req.Records), len(res.Records), time.Since(start)
-		for _, rj := range res.Rejected {
-			if i > 0 { // the host knows only the first stage's request: carry the record itself
-				if rj.Index < 0 || rj.Index >= len(req.Records) {
-					continue
-				}
-				rj = Rejection{Index: -1, Reason: rj.Reason, Data: req.Records[rj.Index].Body}
-			}
-			out.Rejected = append(out.Rejected, rj)
-			st.Rejected++
-		}
-		req = &Batch{Seq: in.Seq, Records: res.Records, Final: in.Final}
+	return j
+}
+
+// step runs stage i on j and says whether j is answered (j.out, j.err set).
+func (f *fused) step(j *job, i int) bool {
+	again := failedBatch{key: j.key, stage: i, req: j.req.Records, out: j.out, attempts: 1, since: time.Now()}
+	if j.resumed && i == j.first {
+		again.attempts, again.since = j.prev.attempts+1, j.prev.since
 	}
-	out.Records = req.Records
-	return out, nil
+	if f.defs[i].Kind == KindOutput {
+		j.out, j.err = f.deliver(j.ctx, j.in, j.req, again, j.resumed && i == j.first)
+		return true
+	}
+	start := time.Now()
+	res, err := f.stages[i].Process(j.ctx, j.req)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", f.label(i), err)
+		if len(j.in.Records) > 0 { // empty batches (ticks, Final) are not retried
+			if f.spent(again) {
+				f.giveUp(again, nil, gaveUp(again, err))
+				return true
+			}
+			f.remember(again)
+		}
+		if f.endsInOutput() {
+			err = &RetryError{Err: err}
+		}
+		j.out, j.err = nil, err
+		return true
+	}
+	if res == nil {
+		res = &Batch{}
+	}
+	st := &j.out.Stages[i]
+	st.In, st.Out, st.Duration = len(j.req.Records), len(res.Records), time.Since(start)
+	for _, rj := range res.Rejected {
+		if i > 0 { // the host knows only the first stage's request: carry the record itself
+			if rj.Index < 0 || rj.Index >= len(j.req.Records) {
+				continue
+			}
+			rj = Rejection{Index: -1, Reason: rj.Reason, Data: j.req.Records[rj.Index].Body}
+		}
+		j.out.Rejected = append(j.out.Rejected, rj)
+		st.Rejected++
+	}
+	j.req = &Batch{Seq: j.in.Seq, Records: res.Records, Final: j.in.Final}
+	if i == len(f.stages)-1 {
+		j.out.Records = j.req.Records
+		return true
+	}
+	return false
 }
 
 func (f *fused) endsInOutput() bool { return f.defs[len(f.defs)-1].Kind == KindOutput }
@@ -349,6 +385,8 @@ func retryRecords(recs []*Record, re *RetryError, refused map[int]bool) []*Recor
 
 // resume takes the failed batch with key, if there is one.
 func (f *fused) resume(key uint64) (failedBatch, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for i, fb := range f.failed {
 		if fb.key == key {
 			f.failed = append(f.failed[:i], f.failed[i+1:]...)
@@ -359,6 +397,8 @@ func (f *fused) resume(key uint64) (failedBatch, bool) {
 }
 
 func (f *fused) remember(fb failedBatch) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if len(f.failed) == keepFailed {
 		f.failed = f.failed[1:]
 	}
@@ -403,6 +443,7 @@ func (f *fused) Health(ctx context.Context) error {
 
 // Close closes every stage, first to last, and reports every failure.
 func (f *fused) Close(ctx context.Context) error {
+	f.stopLanes(ctx)
 	var errs []error
 	for i, p := range f.stages {
 		if c, ok := p.(Closer); ok {

@@ -171,22 +171,11 @@ func (in *instance) serveStream(ctx context.Context, recv func() (*Frame, error)
 	defer cancel()
 	work := make(chan *Frame, 64)
 	done := make(chan error, 1)
-	go func() {
-		for f := range work {
-			out, err := in.process(ctx, f)
-			if out != nil {
-				out.Seq = outSeq(f, out)
-			}
-			if serr := send(&Frame{Kind: FrameResult, Seq: f.Seq, Batch: out, Err: err}); serr != nil {
-				cancel()
-				for range work {
-				}
-				done <- serr
-				return
-			}
-		}
-		done <- nil
-	}()
+	if l, ok := in.plugin.(laned); ok {
+		go in.serveLanes(ctx, cancel, l, work, send, done)
+	} else {
+		go in.serveInOrder(ctx, cancel, work, send, done)
+	}
 	var rerr error
 	for {
 		f, err := recv()
@@ -212,6 +201,63 @@ func (in *instance) serveStream(ctx context.Context, recv func() (*Frame, error)
 		return werr
 	}
 	return rerr
+}
+
+// serveInOrder processes frames one at a time and answers each.
+func (in *instance) serveInOrder(ctx context.Context, cancel context.CancelFunc, work chan *Frame, send func(*Frame) error, done chan<- error) {
+	for f := range work {
+		out, err := in.process(ctx, f)
+		if out != nil {
+			out.Seq = outSeq(f, out)
+		}
+		if serr := send(&Frame{Kind: FrameResult, Seq: f.Seq, Batch: out, Err: err}); serr != nil {
+			cancel()
+			for range work {
+			}
+			done <- serr
+			return
+		}
+	}
+	done <- nil
+}
+
+// serveLanes hands frames to a laned plugin as they come and answers them
+// in the same order as they finish their way through its lanes.
+func (in *instance) serveLanes(ctx context.Context, cancel context.CancelFunc, l laned, work chan *Frame, send func(*Frame) error, done chan<- error) {
+	type pending struct {
+		f *Frame
+		j *job
+	}
+	answers := make(chan pending, cap(work))
+	go func() {
+		defer close(answers)
+		for f := range work {
+			b := f.Batch
+			if b == nil {
+				b = &Batch{}
+			}
+			answers <- pending{f, l.submit(ctx, b)}
+		}
+	}()
+	for p := range answers {
+		<-p.j.done
+		out, err := p.j.out, p.j.err
+		if out == nil && err == nil {
+			out = &Batch{}
+		}
+		if out != nil {
+			out.Seq = p.f.Seq
+		}
+		if serr := send(&Frame{Kind: FrameResult, Seq: p.f.Seq, Batch: out, Err: err}); serr != nil {
+			cancel()
+			for p := range answers {
+				<-p.j.done
+			}
+			done <- serr
+			return
+		}
+	}
+	done <- nil
 }
 
 // outSeq keeps an input's own batch sequence; other kinds echo the request.
