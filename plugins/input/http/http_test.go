@@ -14,7 +14,7 @@ import (
 	"github.com/sentinel-audit/sentinel/sdk"
 )
 
-func start(t *testing.T, extra map[string]any) (*Input, string) {
+func start(t testing.TB, extra map[string]any) (*Input, string) {
 	t.Helper()
 	cfg := map[string]any{"listen": "127.0.0.1:0"}
 	for k, v := range extra {
