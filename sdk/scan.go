@@ -1,6 +1,10 @@
 package sdk
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+)
 
 // scanEnvelope validates body as one JSON object and, in the same pass,
 // returns the raw values of the envelope's top-level fields (strings without
@@ -156,9 +160,20 @@ func (s *scanner) str() (start, end int, escaped bool) {
 	s.i++ // opening quote
 	start = s.i
 	b := s.b
-	for i := s.i; i < len(b); i++ {
+	for i := s.i; i < len(b); {
+		// Most of an event is plain string text: look at it eight bytes at a
+		// time, and go straight to the first byte that ends or escapes it.
+		if i+8 <= len(b) {
+			if m := needsLook(binary.LittleEndian.Uint64(b[i:])); m == 0 {
+				i += 8
+				continue
+			} else {
+				i += bits.TrailingZeros64(m) / 8
+			}
+		}
 		c := b[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
 			continue
 		}
 		switch {
@@ -174,14 +189,14 @@ func (s *scanner) str() (start, end int, escaped bool) {
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
+				i += 2
 			case 'u':
 				if i+5 >= len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
 					s.i = i
 					s.fail("\\u and four hex digits")
 					return
 				}
-				i += 5
+				i += 6
 			default:
 				s.i = i + 1
 				s.fail("escape character")
@@ -196,6 +211,21 @@ func (s *scanner) str() (start, end int, escaped bool) {
 	s.i = len(b)
 	s.fail("closing quote")
 	return
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// needsLook marks, with the high bit of the byte, the bytes of w that are a
+// quote, a backslash or a control byte: (x - ones) &^ x flags a zero byte of
+// x, (w - 0x20*ones) &^ w a byte of w below 0x20. Borrows can flag a byte
+// above a true one, never below, so the lowest flag is exact.
+func needsLook(w uint64) uint64 {
+	q := w ^ ('"' * ones)
+	bs := w ^ ('\\' * ones)
+	return ((w-0x20*ones)&^w | (q-ones)&^q | (bs-ones)&^bs) & highs
 }
 
 func isHex(c byte) bool {

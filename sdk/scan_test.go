@@ -82,3 +82,18 @@ func BenchmarkNewRecord(b *testing.B) {
 		}
 	}
 }
+
+// Strings are skipped a word at a time: a quote, escape or control byte at
+// any offset of a long string must still be seen, and bytes at or above 0x7f
+// must not be mistaken for them.
+func TestScannerSeesEveryByteOfLongStrings(t *testing.T) {
+	for _, special := range []string{`"`, `\\`, `\"`, `\n`, `\u00e9`, `\u12`, `\x`, "\x01", "\x1f", "\x7f", "\xff", " ", "é"} {
+		for at := 0; at <= 24; at++ {
+			s := `{"k":"` + strings.Repeat("a", at) + special + strings.Repeat("b", 24-at) + `","n":1}`
+			want := json.Valid([]byte(s))
+			if _, err := scanEnvelope([]byte(s)); (err == nil) != want {
+				t.Errorf("%q: scanner valid=%v, encoding/json valid=%v (%v)", s, err == nil, want, err)
+			}
+		}
+	}
+}
