@@ -98,6 +98,11 @@ type fused struct {
 	mu     sync.Mutex // guards failed: stages in lanes remember, arrivals resume
 	failed []failedBatch
 	lanes  lanes
+	// carry holds what the filters made of an empty batch (a signer's
+	// checkpoint on the idle tick) that the output could not take yet: the
+	// host does not retry an empty batch, so it goes out ahead of the next.
+	// Only the output's stage touches it.
+	carry []*Record
 }
 
 // failedBatch is where a batch stopped: the stage that failed, its request,
@@ -209,12 +214,29 @@ type job struct {
 func (f *fused) begin(ctx context.Context, in *Batch) *job {
 	// The key is taken before any stage runs: stages may rewrite the
 	// records' bodies, and the host's retry brings them as they were.
-	j := &job{ctx: ctx, in: in, key: batchKey(in.Records), req: in, out: &Batch{Stages: make([]StageStats, len(f.stages))}}
+	j := &job{ctx: ctx, in: in, key: batchKey(in.Records), out: &Batch{Stages: make([]StageStats, len(f.stages))}}
 	if j.prev, j.resumed = f.resume(j.key); j.resumed {
 		j.out, j.first = j.prev.out, j.prev.stage
 		j.req = &Batch{Seq: in.Seq, Records: j.prev.req, Final: in.Final}
+		return j
 	}
+	// The stages work on copies of the records: in the host's process the
+	// originals are the host's, and a stage replacing a body would change
+	// the key of the host's retry, which would then run every stage again.
+	j.req = &Batch{Seq: in.Seq, Records: shallowCopies(in.Records), Final: in.Final}
 	return j
+}
+
+func shallowCopies(recs []*Record) []*Record {
+	if len(recs) == 0 {
+		return nil
+	}
+	slab, out := make([]Record, len(recs)), make([]*Record, len(recs))
+	for i, r := range recs {
+		slab[i] = *r
+		out[i] = &slab[i]
+	}
+	return out
 }
 
 // step runs stage i on j and says whether j is answered (j.out, j.err set).
@@ -279,6 +301,10 @@ func (f *fused) endsInOutput() bool { return f.defs[len(f.defs)-1].Kind == KindO
 // were counted in.
 func (f *fused) deliver(ctx context.Context, in, req *Batch, fb failedBatch, resumed bool) (*Batch, error) {
 	i, out := fb.stage, fb.out
+	if len(f.carry) > 0 {
+		req = &Batch{Seq: req.Seq, Records: append(f.carry, req.Records...), Final: req.Final}
+		fb.req, f.carry = req.Records, nil
+	}
 	start := time.Now()
 	res, err := f.stages[i].Process(ctx, req)
 	if res == nil {
@@ -311,11 +337,13 @@ func (f *fused) deliver(ctx context.Context, in, req *Batch, fb failedBatch, res
 		fb.req = retryRecords(req.Records, re, refused)
 		st.Out += len(req.Records) - len(refused) - len(fb.req)
 		err = fmt.Errorf("%s: %w", f.label(i), err)
-		if len(in.Records) > 0 {
-			if f.spent(fb) {
-				f.giveUp(fb, nil, gaveUp(fb, err))
-				return out, nil
-			}
+		switch {
+		case len(in.Records) == 0:
+			f.carry = fb.req
+		case f.spent(fb):
+			f.giveUp(fb, nil, gaveUp(fb, err))
+			return out, nil
+		default:
 			f.remember(fb)
 		}
 		return nil, &RetryError{Err: err, After: after}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -218,5 +219,43 @@ func TestEachFusedStageGivesUpOnItsOwnBudget(t *testing.T) {
 	out, err = sdktest.Process(t, conn, sdk.KindOutput, &sdk.Batch{Records: recs})
 	if err != nil || len(out.Rejected) != 0 || len(got) != 2 || len(seen) != 1 {
 		t.Fatalf("after the outage: err %v, rejections %+v, delivered %v, filter ran %d times", err, out.Rejected, got, len(seen))
+	}
+}
+
+// tickEmitter emits one record on every empty batch, as the signer emits a
+// checkpoint on the idle tick.
+type tickEmitter struct{ n int }
+
+func (e *tickEmitter) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, error) {
+	if len(in.Records) > 0 {
+		return &sdk.Batch{Records: in.Records}, nil
+	}
+	e.n++
+	return &sdk.Batch{Records: idRecords(fmt.Sprintf("tick-%d", e.n))}, nil
+}
+
+// What the filters make of an empty batch is not lost when the output is
+// down: the host never retries an empty batch, so it goes out ahead of the
+// next one, in the order it was made.
+func TestRecordsMadeOnATickReachAnOutputThatWasDown(t *testing.T) {
+	var got []string
+	def, _ := sdk.Fuse(&sdk.Definition{Name: "ticker", Kind: sdk.KindFilter, Version: "0", Summary: "tick records",
+		New: func() sdk.Plugin { return &tickEmitter{} }}, sinkDef(&got))
+	conn := sdktest.RPC(t, def)
+	configured(t, conn, def, sdk.FusedStage{Name: "x"}, sdk.FusedStage{Name: "y", Config: json.RawMessage(`{"outage":2}`)})
+	for tick := 1; tick <= 2; tick++ {
+		if _, err := sdktest.Process(t, conn, sdk.KindOutput, &sdk.Batch{}); !sdk.IsRetryable(err) {
+			t.Fatalf("tick %d while the output is down: %v", tick, err)
+		}
+	}
+	if _, err := sdktest.Process(t, conn, sdk.KindOutput, &sdk.Batch{Records: idRecords("r0")}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, g := range got {
+		ids = append(ids, g[:strings.IndexByte(g, '=')])
+	}
+	if strings.Join(ids, " ") != "tick-1 tick-2 r0" {
+		t.Fatalf("delivered %v: want both ticks' records, then the batch", ids)
 	}
 }

@@ -246,9 +246,19 @@ func TestAFailedEmptyBatchIsNotResumed(t *testing.T) {
 // the first stage had already rewritten their bodies in the plugin: the
 // retry must still be recognised and resume at the stage that failed.
 func TestAResumeOverTheWireSurvivesAStageThatRewritesBodies(t *testing.T) {
+	resumeAfterRewrite(t, sdktest.RPC)
+}
+
+// In the host's process the records are the host's own: a stage replacing
+// their bodies must not change what the host retries with.
+func TestAResumeInProcessSurvivesAStageThatRewritesBodies(t *testing.T) {
+	resumeAfterRewrite(t, sdktest.Local)
+}
+
+func resumeAfterRewrite(t *testing.T, connect func(testing.TB, *sdk.Definition) sdk.Conn) {
 	var seen []string
 	def, _ := sdk.Fuse(stepDef("a", 0, &seen), stepDef("b", 0, &seen))
-	conn := sdktest.RPC(t, def)
+	conn := connect(t, def)
 	raw := fusedConfig(t, sdk.FusedStage{Name: "x", Config: json.RawMessage(`{"stamp_body":true}`)},
 		sdk.FusedStage{Name: "y", Config: json.RawMessage(`{"fail_once":true}`)})
 	if err := conn.Configure(context.Background(), def.Name, "", raw, false); err != nil {

@@ -71,11 +71,14 @@ func FusedChains(cfg *config.Config, fusable func(*config.Component) bool) [][]*
 // kind of its last member. It takes the first member's inputs, the
 // smallest of the members' batch limits (every member then gets batches
 // within its own), the sum of their deadlines, and the most patient
-// member's retry settings: a failed batch is retried as a whole, and a
-// member told to wait out an outage (max_attempts = 0) must not have its
+// filter's retry settings: a failed batch is retried as a whole, and a
+// filter told to wait out an outage (max_attempts = 0) must not have its
 // records dead-lettered because of the company it keeps. Each member's own
 // budget travels with its configuration: the fused process gives up at the
-// member that keeps failing a batch, and dead-letters it there.
+// member that keeps failing a batch, and dead-letters it there. The host's
+// budget is then for what the process cannot attribute (a crash, a missed
+// deadline, a panic): a filter's, so that a record that kills the process
+// every time is dead-lettered, even behind an output that would wait forever.
 func fuse(chain []*config.Component) (*config.Component, error) {
 	defs := make([]*sdk.Definition, len(chain))
 	names := make([]string, len(chain))
@@ -87,7 +90,7 @@ func fuse(chain []*config.Component) (*config.Component, error) {
 		stages[i] = sdk.FusedStage{Name: c.Name, DataDir: c.DataDir, Config: c.Config,
 			MaxAttempts: c.Retry.MaxAttempts, MaxElapsed: c.Retry.MaxElapsed}
 		timeout += c.Timeout
-		if morePatient(c.Retry, retry) {
+		if c.Kind == sdk.KindFilter && morePatient(c.Retry, retry) {
 			retry = c.Retry
 		}
 	}

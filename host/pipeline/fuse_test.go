@@ -357,3 +357,36 @@ func TestAFusedOutputWaitsOutAnOutageWithItsOwnBudget(t *testing.T) {
 		t.Fatalf("%d retried, %d dead letters besides the second filter's rejections: want retries and only the first's 285", retried, dead)
 	}
 }
+
+// A record that panics a filter every time is dead-lettered after the
+// filters' attempts, even though the output fused behind it would wait
+// forever: the host cannot tell which member a panic came from, so it
+// retries with the most patient filter's budget, not the output's.
+func TestARecordThatAlwaysPanicsAFusedFilterIsDeadLettered(t *testing.T) {
+	const budget = `
+  retry {
+    initial      = "10ms"
+    max_attempts = 3
+  }`
+	cfg := strings.Replace(fusedPipeline, `reject_every = 7`, `panic_at = "ev-001000"`+budget, 1)
+	h := load(t, strings.Replace(cfg, `  reject_every = 5`, budget, 1))
+	done := make(chan *Pipeline, 1)
+	go func() { done <- h.run(true) }()
+	var p *Pipeline
+	select {
+	case p = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the pipeline never finished: the poisoned batch was retried forever")
+	}
+	dead := h.lines("data/deadletter/filter.tag.first.jsonl")
+	delivered := ids(h.lines("out")) // at least once: batches in flight behind the panic are replayed
+	poisoned := strings.Contains(strings.Join(dead, "\n"), `"event_id":"ev-001000"`)
+	if len(dead) == 0 || len(dead)+len(delivered) != 2000 || !poisoned || !strings.Contains(dead[0], "gave up after 3 attempts") {
+		t.Fatalf("%d dead letters (first %.300s), %d delivered: want the poisoned batch dead-lettered after 3 attempts and the rest delivered", len(dead), dead[0], len(delivered))
+	}
+	for _, s := range p.Stats() {
+		if s.Component == "output.collect.out" && s.FusedInto == "" {
+			t.Fatal("the output was not fused")
+		}
+	}
+}

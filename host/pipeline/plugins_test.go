@@ -101,6 +101,7 @@ var tagDef = &sdk.Definition{
 		{Name: "label", Type: sdk.TypeString, Default: "tagged", Description: "attribute value"},
 		{Name: "reject_every", Type: sdk.TypeInt, Default: 0, Description: "reject every n-th record"},
 		{Name: "panic_once_at", Type: sdk.TypeString, Default: "", Description: "panic (once per data dir) on this event id"},
+		{Name: "panic_at", Type: sdk.TypeString, Default: "", Description: "panic every time on this event id"},
 		{Name: "stall", Type: sdk.TypeDuration, Default: "0s", Description: "sleep per batch"},
 	}},
 	New: func() sdk.Plugin { return &tag{} },
@@ -110,6 +111,7 @@ type tag struct {
 	Label       string       `json:"label"`
 	RejectEvery int          `json:"reject_every"`
 	PanicOnceAt string       `json:"panic_once_at"`
+	PanicAt     string       `json:"panic_at"`
 	Stall       sdk.Duration `json:"stall"`
 	dir         string
 	n           int
@@ -130,7 +132,7 @@ func (t *tag) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error) {
 	out := &sdk.Batch{}
 	for i, r := range in.Records {
 		t.n++
-		if r.ID == t.PanicOnceAt && once(t.dir, "panicked") {
+		if r.ID == t.PanicAt || r.ID == t.PanicOnceAt && once(t.dir, "panicked") {
 			panic("test panic at " + r.ID)
 		}
 		if t.RejectEvery > 0 && t.n%t.RejectEvery == 0 {

@@ -294,8 +294,12 @@ func (w *worker) retry(env *envelope, err error, after time.Duration) {
 		env.firstFail = now.UnixNano()
 	}
 	r := w.comp.Retry
-	if (r.MaxAttempts > 0 && env.attempts >= r.MaxAttempts) ||
-		(r.MaxElapsed > 0 && now.Sub(time.Unix(0, env.firstFail)) > r.MaxElapsed.Std()) {
+	// A fused chain ending in an output answers a retry only for a stage
+	// still within its own budget (sdk.Fuse): the host's would cut short an
+	// output waiting out an outage.
+	stageBudgets := w.stages != nil && w.comp.Kind == sdk.KindOutput && sdk.IsRetryable(err)
+	if !stageBudgets && ((r.MaxAttempts > 0 && env.attempts >= r.MaxAttempts) ||
+		(r.MaxElapsed > 0 && now.Sub(time.Unix(0, env.firstFail)) > r.MaxElapsed.Std())) {
 		w.fail(env, fmt.Errorf("gave up after %d attempts: %w", env.attempts, err))
 		return
 	}
