@@ -1,9 +1,13 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // scanEnvelope validates body as one JSON object and, in the same pass,
@@ -12,10 +16,17 @@ import (
 // record from every event they read, so this one pass replaces a full
 // validation plus a second parse: it is the largest per-record cost of ingestion.
 func scanEnvelope(b []byte) (vals [envelopeFields]rawValue, err error) {
+	vals, _, err = scanObject(b, "")
+	return vals, err
+}
+
+// scanObject is scanEnvelope that also reports whether the object has the
+// top-level key (when not "") or a top-level key written with escapes.
+func scanObject(b []byte, key string) (vals [envelopeFields]rawValue, hasKey bool, err error) {
 	s := scanner{b: b}
 	s.space()
 	if s.peek() != '{' {
-		return vals, errors.New("event must be a JSON object")
+		return vals, false, errors.New("event must be a JSON object")
 	}
 	s.i++
 	s.space()
@@ -24,21 +35,24 @@ func scanEnvelope(b []byte) (vals [envelopeFields]rawValue, err error) {
 	} else {
 		for {
 			if s.peek() != '"' {
-				return vals, s.fail("object key")
+				return vals, false, s.fail("object key")
 			}
 			ks, ke, kesc := s.str()
 			if s.err != nil {
-				return vals, s.err
+				return vals, false, s.err
 			}
 			s.space()
 			if s.peek() != ':' {
-				return vals, s.fail("':'")
+				return vals, false, s.fail("':'")
 			}
 			s.i++
 			s.space()
 			idx := -1
 			if !kesc {
 				idx = envelopeIndex(b[ks:ke])
+				hasKey = hasKey || (key != "" && string(b[ks:ke]) == key)
+			} else {
+				hasKey = true
 			}
 			start := s.i
 			quoted := s.peek() == '"'
@@ -51,7 +65,7 @@ func scanEnvelope(b []byte) (vals [envelopeFields]rawValue, err error) {
 				vs, ve = start, s.i
 			}
 			if s.err != nil {
-				return vals, s.err
+				return vals, false, s.err
 			}
 			if idx >= 0 {
 				vals[idx] = rawValue{b: b[vs:ve], quoted: quoted, escaped: vesc}
@@ -65,14 +79,99 @@ func scanEnvelope(b []byte) (vals [envelopeFields]rawValue, err error) {
 				s.i++
 				break
 			}
-			return vals, s.fail("',' or '}'")
+			return vals, false, s.fail("',' or '}'")
 		}
 	}
 	s.space()
 	if s.i != len(b) {
-		return vals, s.fail("end of input")
+		return vals, false, s.fail("end of input")
 	}
-	return vals, nil
+	return vals, hasKey, nil
+}
+
+// RecordReader turns the events of one read (a request, a chunk of a file)
+// into records for an input that reads many at once. It does NewRecord's
+// work into a Record the caller provides, so a batch's records can share one
+// allocation, and shares the strings that repeat from one event to the next
+// (type, server, session, timestamp) instead of allocating them again. It
+// leaves the id and the missing time to the caller, who makes the ids of a
+// whole read at once (AppendNewIDs). Not safe for concurrent use.
+type RecordReader struct {
+	// Key, when set, is a top-level key of the input's own that Read looks
+	// out for (a wrapper's "operation", say).
+	Key string
+
+	last     [envelopeFields]string
+	lastTime []byte    // raw text of the last string timestamp
+	time     time.Time // and its value
+}
+
+// Read validates body, trimmed of spaces, as one JSON object, sets *r to the
+// record NewRecord would make of it, and reports whether the object has Key
+// or a top-level key written with escapes, which could spell it (NewRecord
+// leaves such keys unread too). Unlike NewRecord it neither makes an id nor
+// defaults the time: r.ID is empty when the event has no event_id string
+// (or an empty one), r.Time is zero when it has no readable timestamp, and
+// r.Body is body, with no event_id spliced in.
+func (rr *RecordReader) Read(r *Record, body []byte) (hasKey bool, err error) {
+	body = bytes.TrimSpace(body)
+	vals, hasKey, err := scanObject(body, rr.Key)
+	if err != nil {
+		return false, err
+	}
+	*r = Record{Body: body}
+	for i, dst := range [envelopeFields]*string{0: &r.ID, 2: &r.Type, 3: &r.Severity, 4: &r.Session, 5: &r.Server,
+		6: &r.Method, 7: &r.Direction, 8: &r.Status, 9: &r.Classification} {
+		if dst != nil && vals[i].quoted {
+			*dst = rr.str(i, vals[i])
+		}
+	}
+	switch ts := vals[1]; {
+	case len(ts.b) == 0:
+	case ts.quoted && !ts.escaped && string(ts.b) == string(rr.lastTime):
+		r.Time = rr.time
+	default:
+		r.Time = parseTime(ts)
+		if ts.quoted && !ts.escaped { // only strings are remembered: 1 and "1" are different times
+			rr.lastTime = append(rr.lastTime[:0], ts.b...)
+			rr.time = r.Time
+		}
+	}
+	return hasKey, nil
+}
+
+// str is v's text, the last event's string for the same field when equal.
+func (rr *RecordReader) str(field int, v rawValue) string {
+	if v.escaped {
+		return v.string()
+	}
+	if string(v.b) != rr.last[field] {
+		rr.last[field] = string(v.b)
+	}
+	return rr.last[field]
+}
+
+// AppendNewIDs appends the text of a new id for each time of ts to dst, 26
+// bytes each, the ids NewID would make in turn. It takes the id source's
+// lock once for all of them: with requests read in parallel, a lock per id
+// cost more than making the ids.
+func AppendNewIDs(dst []byte, ts []time.Time) []byte {
+	var id ulid.ULID // one for all: ulid.New's escapes, an allocation per id
+	entropyMu.Lock()
+	defer entropyMu.Unlock()
+	for _, t := range ts {
+		ms := ulid.Timestamp(t)
+		if err := id.SetTime(ms); err != nil {
+			panic(err) // as NewID (ulid.MustNew)
+		}
+		if err := entropy.MonotonicRead(ms, id[6:]); err != nil {
+			panic(err)
+		}
+		n := len(dst)
+		dst = append(dst, make([]byte, ulid.EncodedSize)...)
+		_ = id.MarshalTextTo(dst[n:])
+	}
+	return dst
 }
 
 const envelopeFields = 10

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 func TestNewRecordReadsTheEnvelopeInOnePass(t *testing.T) {
@@ -95,5 +97,87 @@ func TestScannerSeesEveryByteOfLongStrings(t *testing.T) {
 				t.Errorf("%q: scanner valid=%v, encoding/json valid=%v (%v)", s, err == nil, want, err)
 			}
 		}
+	}
+}
+
+// A RecordReader reading events one after another gives each the envelope
+// NewRecord gives it, whatever it shares from the event before, leaving only
+// the id and the missing time to the caller.
+func TestRecordReaderReadsWhatNewRecordReads(t *testing.T) {
+	events := []string{
+		`{"event_id":"01J","timestamp":"2026-11-23T10:00:00.5Z","event_type":"mcp_tool_execution","severity":"high","session_id":"s1","server":"files","method":"tools/call","direction":"client_to_server","status":"success","classification":"SECRET"}`,
+		`{"event_id":"01K","timestamp":"2026-11-23T10:00:00.5Z","event_type":"mcp_tool_execution","severity":"high","session_id":"s1","server":"files"}`,
+		` {"timestamp":"2026-11-23T10:00:01Z","event_type":"mcp_tool_execution","session_id":"s\u00e9","server":"files"} `,
+		`{"timestamp":1763892000,"event_type":"x","severity":7,"server":""}`,
+		`{"timestamp":"1763892000","event_type":"x"}`,
+		`{"timestamp":"2026-11-23T10:00:0\u0031Z","event_type":"x"}`,
+		`{"timestamp":"2026-11-23T10:00:01Z","event_id":"","nested":{"event_id":"inner","server":"no"}}`,
+		`{"event_id":7,"timestamp":null}`,
+		`{}`,
+	}
+	var rr RecordReader
+	for _, ev := range events {
+		var got Record
+		if _, err := rr.Read(&got, []byte(ev)); err != nil {
+			t.Fatalf("%s: %v", ev, err)
+		}
+		want, err := NewRecord([]byte(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(want.Body), `"event_id":"`+want.ID+`"`) || !strings.HasPrefix(strings.TrimSpace(ev), `{"event_id":"`+want.ID) {
+			want.ID, want.Body = "", []byte(strings.TrimSpace(ev)) // NewRecord made the id; Read leaves it to the caller
+		}
+		if !strings.Contains(ev, `"timestamp":"2`) && !strings.Contains(ev, `"timestamp":1`) {
+			want.Time = time.Time{} // NewRecord defaulted it to now
+		}
+		if got.ID != want.ID || got.Type != want.Type || got.Severity != want.Severity || got.Session != want.Session ||
+			got.Server != want.Server || got.Method != want.Method || got.Direction != want.Direction ||
+			got.Status != want.Status || got.Classification != want.Classification || !got.Time.Equal(want.Time) ||
+			string(got.Body) != string(want.Body) {
+			t.Errorf("%s:\nread     %+v\nNewRecord %+v", ev, got, *want)
+		}
+	}
+}
+
+func TestRecordReaderReportsItsKey(t *testing.T) {
+	for _, tc := range []struct {
+		key, body string
+		want      bool
+	}{
+		{"operation", `{"operation":"log_audit_event","event":{}}`, true},
+		{"operation", `{"event_type":"x","operation":1}`, true},
+		{"operation", `{"event":{"operation":1},"note":"operation"}`, false},
+		{"operation", `{"oper\u0061tion":1}`, true},
+		{"operation", `{"\u0078":1}`, true}, // escaped: it could have spelled the key
+		{"operation", `{}`, false},
+		{"", `{"operation":1}`, false},
+	} {
+		rr := RecordReader{Key: tc.key}
+		var r Record
+		if got, err := rr.Read(&r, []byte(tc.body)); err != nil || got != tc.want {
+			t.Errorf("key %q in %s: %v (%v), want %v", tc.key, tc.body, got, err, tc.want)
+		}
+	}
+}
+
+func TestAppendNewIDsAreNewIDs(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	ts := []time.Time{t0, t0, t0.Add(time.Second), t0}
+	ids := AppendNewIDs([]byte("x"), ts)
+	if len(ids) != 1+26*len(ts) || ids[0] != 'x' {
+		t.Fatalf("%q", ids)
+	}
+	seen := map[string]bool{}
+	for i, tm := range ts {
+		s := string(ids[1+26*i : 1+26*(i+1)])
+		id, err := ulid.ParseStrict(s)
+		if err != nil || !ulid.Time(id.Time()).Equal(tm.Truncate(time.Millisecond)) || seen[s] {
+			t.Errorf("id %d %s: %v, time %v, want %v", i, s, err, ulid.Time(id.Time()), tm)
+		}
+		seen[s] = true
+	}
+	if a, b := string(ids[1:27]), string(ids[27:53]); a >= b {
+		t.Errorf("ids of one millisecond do not increase: %s %s", a, b)
 	}
 }
