@@ -148,7 +148,18 @@ func (in *Input) receive(w nethttp.ResponseWriter, r *nethttp.Request, parse fun
 		writeJSON(w, nethttp.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
 		return
 	}
-	body, err := readBody(nethttp.MaxBytesReader(w, r.Body, int64(in.cfg.MaxBody)), r.ContentLength, int64(in.cfg.MaxBody))
+	buf := bodyBuffers.Get().(*[]byte)
+	body, err := readBody(*buf, nethttp.MaxBytesReader(w, r.Body, int64(in.cfg.MaxBody)), r.ContentLength, int64(in.cfg.MaxBody))
+	var records []*sdk.Record
+	var bad []lineError
+	if err == nil {
+		records, bad = parse(body) // the records never point into body, so its buffer serves the next request
+	}
+	size := len(body)
+	if cap(body) <= maxPooledBody {
+		*buf = body[:0]
+		bodyBuffers.Put(buf)
+	}
 	if err != nil {
 		var tooBig *nethttp.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -159,7 +170,6 @@ func (in *Input) receive(w nethttp.ResponseWriter, r *nethttp.Request, parse fun
 		writeJSON(w, nethttp.StatusBadRequest, map[string]string{"error": "read body: " + err.Error()})
 		return
 	}
-	records, bad := parse(body)
 	if len(bad) > 0 {
 		writeJSON(w, nethttp.StatusBadRequest, map[string]any{
 			"error":  fmt.Sprintf("line %d: %s; nothing of this request was accepted", bad[0].Line, bad[0].Reason),
@@ -177,7 +187,7 @@ func (in *Input) receive(w nethttp.ResponseWriter, r *nethttp.Request, parse fun
 		writeAccepted(w, ids)
 		return
 	}
-	req := &request{records: records, bytes: len(body), done: make(chan struct{})}
+	req := &request{records: records, bytes: size, done: make(chan struct{})}
 	if reason := in.enqueue(req); reason != "" {
 		unavailable(w, reason)
 		return
@@ -356,10 +366,18 @@ func unavailable(w nethttp.ResponseWriter, reason string) {
 	writeJSON(w, nethttp.StatusServiceUnavailable, map[string]string{"error": reason})
 }
 
-// readBody reads a request body in one allocation when the client sent its
-// length (io.ReadAll would grow and copy its buffer a dozen times for a
-// large batch).
-func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
+// bodyBuffers holds request bodies' buffers between requests: a batch
+// request is tens of KiB, and a fresh buffer for each was cleared, filled
+// once and left to the collector.
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody bounds the buffers kept in bodyBuffers.
+const maxPooledBody = maxPrealloc + 1
+
+// readBody reads a request body into buf's memory, in one piece when the
+// client sent its length (io.ReadAll would grow and copy its buffer a dozen
+// times for a large batch).
+func readBody(buf []byte, r io.Reader, contentLength, limit int64) ([]byte, error) {
 	size := int64(512)
 	if contentLength > 0 {
 		// +1: the read that sees EOF needs no growth. A client's claim
@@ -367,7 +385,10 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 		// actually arrives.
 		size = min(contentLength, limit, maxPrealloc) + 1
 	}
-	b := make([]byte, 0, size)
+	b := buf[:0]
+	if int64(cap(b)) < size {
+		b = make([]byte, 0, size)
+	}
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/buger/jsonparser"
 
@@ -26,20 +28,21 @@ type lineError struct {
 
 // parseOne reads a /v1/events body: one event object.
 func parseOne(body []byte) ([]*sdk.Record, []lineError) {
-	var p parser
-	rec, err := p.toRecord(bytes.TrimSpace(body))
-	if err != nil {
+	body = bytes.TrimSpace(body)
+	p := newParser(len(body), 1)
+	defer p.release()
+	if err := p.add(body); err != nil {
 		return nil, []lineError{{Line: 1, Reason: err.Error()}}
 	}
-	return []*sdk.Record{rec}, nil
+	return p.finish(), nil
 }
 
 // parseBatch reads a /v1/events:batch body: NDJSON, blank lines ignored. It
 // validates every line, so a request is accepted whole or not at all.
 func parseBatch(body []byte) ([]*sdk.Record, []lineError) {
 	lines := bytes.Count(body, []byte{'\n'}) + 1
-	p := parser{ids: make([]byte, 0, len(body)+lines*idSpliceLen)}
-	recs := make([]*sdk.Record, 0, lines)
+	p := newParser(len(body), lines)
+	defer p.release()
 	var errs []lineError
 	for n := 1; len(body) > 0; n++ {
 		line := body
@@ -52,31 +55,49 @@ func parseBatch(body []byte) ([]*sdk.Record, []lineError) {
 		if len(line) == 0 {
 			continue
 		}
-		rec, err := p.toRecord(line[:len(line):len(line)])
-		if err != nil {
-			if len(errs) < maxReportedErrors {
-				errs = append(errs, lineError{Line: n, Reason: err.Error()})
-			}
-			continue
-		}
-		if errs == nil {
-			recs = append(recs, rec)
+		if err := p.add(line); err != nil && len(errs) < maxReportedErrors {
+			errs = append(errs, lineError{Line: n, Reason: err.Error()})
 		}
 	}
 	if errs != nil {
 		return nil, errs
 	}
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	return recs, nil
+	return p.finish(), nil
 }
 
-// parser turns the lines of one request into records. Events without an
-// event_id get theirs written in front of the line in one buffer shared by
-// the request, instead of one allocation per event.
+// parser turns the lines of one request into records with a few
+// allocations per request rather than several per event: the bodies are
+// copied into one buffer (events without an event_id with the id spliced in
+// front), the records live in one array, the ids of all events are made at
+// once at the end, and strings that repeat from one event to the next are
+// shared. Nothing it returns points into the request body, which the caller
+// may then reuse. Parsers are pooled, without the memory they hand out.
 type parser struct {
-	ids []byte
+	rr     sdk.RecordReader
+	bodies []byte
+	slab   []sdk.Record
+	recs   []*sdk.Record
+	needID []int       // indexes in recs of the records that get a new id
+	times  []time.Time // the times of their ids
+	idText []byte
+}
+
+var parsers = sync.Pool{New: func() any { return &parser{rr: sdk.RecordReader{Key: "operation"}} }}
+
+// newParser prepares a parser for a body of size bytes and at most lines events.
+func newParser(size, lines int) *parser {
+	p := parsers.Get().(*parser)
+	p.bodies = make([]byte, 0, size+lines*idSpliceLen)
+	p.slab = make([]sdk.Record, 0, lines)
+	p.recs = make([]*sdk.Record, 0, lines)
+	return p
+}
+
+// release returns p to the pool, keeping only its scratch space.
+func (p *parser) release() {
+	p.bodies, p.slab, p.recs = nil, nil, nil
+	p.needID, p.times, p.idText = p.needID[:0], p.times[:0], p.idText[:0]
+	parsers.Put(p)
 }
 
 const (
@@ -89,67 +110,93 @@ const (
 var (
 	errNotObject    = errors.New("event must be a JSON object")
 	errInvalidJSON  = errors.New("invalid JSON")
-	keyOperation    = []byte(`"operation"`)
-	keyEventID      = []byte(`"event_id"`)
-	unicodeEscape   = []byte(`\u`)
 	placeholderULID = bytes.Repeat([]byte{'0'}, ulidLen)
 )
 
-// toRecord turns one event object, plain or in PlugPipe's log_audit_event
+// add turns one event object, plain or in PlugPipe's log_audit_event
 // shape, into a record.
-func (p *parser) toRecord(obj []byte) (*sdk.Record, error) {
+func (p *parser) add(obj []byte) error {
 	if len(obj) == 0 || obj[0] != '{' {
-		return nil, errNotObject
+		return errNotObject
 	}
-	// A plain event (no "operation" key, not even one spelled with \u
-	// escapes) needs one pass: NewRecord's scan validates exactly as
-	// encoding/json does, and on a JSON object it fails only on invalid JSON.
-	if !bytes.Contains(obj, keyOperation) && !bytes.Contains(obj, unicodeEscape) {
-		if !bytes.Contains(obj, keyEventID) {
-			return p.withNewID(obj)
-		}
-		rec, err := sdk.NewRecord(obj)
+	var rec *sdk.Record
+	if len(p.slab) < cap(p.slab) {
+		p.slab = p.slab[:len(p.slab)+1]
+		rec = &p.slab[len(p.slab)-1]
+	} else {
+		rec = new(sdk.Record)
+	}
+	// One scan validates the event (exactly as encoding/json would) and
+	// reads its envelope; it also tells whether it has an "operation" key.
+	wrapped, err := p.rr.Read(rec, obj)
+	switch {
+	case err != nil:
+		*rec = sdk.Record{}
+		p.slab = p.slab[:len(p.slab)-1]
+		return errInvalidJSON
+	case wrapped:
+		*rec = sdk.Record{}
+		p.slab = p.slab[:len(p.slab)-1]
+		event, err := unwrapOperation(p.keep(obj))
 		if err != nil {
-			return nil, errInvalidJSON
+			return err
 		}
-		return rec, nil
+		if rec, err = sdk.NewRecord(event); err != nil {
+			return err
+		}
+	case rec.ID != "":
+		rec.Body = p.keep(obj)
+	default:
+		rec.Body = p.withPlaceholder(obj)
+		if rec.Time.IsZero() {
+			rec.Time = time.Now().UTC() // as NewRecord: the id and the record carry the time of reading
+		}
+		p.needID = append(p.needID, len(p.recs))
+		p.times = append(p.times, rec.Time)
 	}
-	if !json.Valid(obj) {
-		return nil, errInvalidJSON
-	}
-	event, err := unwrapOperation(obj)
-	if err != nil {
-		return nil, err
-	}
-	return sdk.NewRecord(event)
+	p.recs = append(p.recs, rec)
+	return nil
 }
 
-// withNewID builds the record of an event that has no event_id: the same
-// body sdk.NewRecord would splice ({"event_id":"<ULID>", then the event's
-// members), written into the request's buffer. The id depends on the event's
-// timestamp, which is known only after the scan, so a placeholder of the
-// id's length is scanned and then overwritten.
-func (p *parser) withNewID(obj []byte) (*sdk.Record, error) {
-	start := len(p.ids)
-	p.ids = append(p.ids, idPrefix...)
-	at := len(p.ids) - start
-	p.ids = append(p.ids, placeholderULID...)
-	p.ids = append(p.ids, '"')
+// keep copies obj into the request's buffer.
+func (p *parser) keep(obj []byte) []byte {
+	start := len(p.bodies)
+	p.bodies = append(p.bodies, obj...)
+	return p.bodies[start:len(p.bodies):len(p.bodies)]
+}
+
+// withPlaceholder writes the body sdk.NewRecord would splice for an event
+// without event_id ({"event_id":"<ULID>", then the event's members) into
+// the request's buffer, with a placeholder where finish puts the id.
+func (p *parser) withPlaceholder(obj []byte) []byte {
+	start := len(p.bodies)
+	p.bodies = append(p.bodies, idPrefix...)
+	p.bodies = append(p.bodies, placeholderULID...)
+	p.bodies = append(p.bodies, '"')
 	rest := bytes.TrimSpace(obj[1:])
 	if len(rest) > 0 && rest[0] != '}' {
-		p.ids = append(p.ids, ',')
+		p.bodies = append(p.bodies, ',')
 	}
-	p.ids = append(p.ids, rest...)
-	body := p.ids[start:len(p.ids):len(p.ids)]
-	rec, err := sdk.NewRecord(body)
-	if err != nil {
-		p.ids = p.ids[:start]
-		return nil, errInvalidJSON
+	p.bodies = append(p.bodies, rest...)
+	return p.bodies[start:len(p.bodies):len(p.bodies)]
+}
+
+// finish gives the events without an id theirs, made all at once, and
+// returns the records (nil for none).
+func (p *parser) finish() []*sdk.Record {
+	if len(p.recs) == 0 {
+		return nil
 	}
-	id := sdk.NewID(rec.Time) // rec.Time is the event's timestamp, or now without one, as NewRecord uses
-	copy(body[at:], id)
-	rec.ID = id
-	return rec, nil
+	if len(p.needID) > 0 {
+		p.idText = sdk.AppendNewIDs(p.idText[:0], p.times)
+		ids := string(p.idText) // one string for all: each record's ID is a piece of it
+		for k, i := range p.needID {
+			rec := p.recs[i]
+			copy(rec.Body[len(idPrefix):len(idPrefix)+ulidLen], p.idText[k*ulidLen:])
+			rec.ID = ids[k*ulidLen : (k+1)*ulidLen]
+		}
+	}
+	return p.recs
 }
 
 // unwrapOperation accepts {"operation":"log_audit_event","event":{...}} and

@@ -125,13 +125,13 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 func TestReadBody(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 5000)
 	for _, cl := range []int64{-1, 0, 10, int64(len(data)), int64(len(data)) + 100} {
-		got, err := readBody(&chunkReader{data: data, step: 777}, cl, 1<<20)
+		got, err := readBody(nil, &chunkReader{data: data, step: 777}, cl, 1<<20)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("content length %d: %d bytes, %v", cl, len(got), err)
 		}
 	}
 	boom := errors.New("boom")
-	if _, err := readBody(io.MultiReader(bytes.NewReader(data[:10]), iotestErr{boom}), 10, 100); !errors.Is(err, boom) {
+	if _, err := readBody(nil, io.MultiReader(bytes.NewReader(data[:10]), iotestErr{boom}), 10, 100); !errors.Is(err, boom) {
 		t.Errorf("error %v, want boom", err)
 	}
 }
@@ -179,5 +179,37 @@ func BenchmarkParseBatch100(b *testing.B) {
 			ids[i] = r.ID
 		}
 		writeAccepted(httptest.NewRecorder(), ids)
+	}
+}
+
+// Request bodies' buffers are reused, so no record may point into one: every
+// shape of event must survive its request body being overwritten.
+func TestRecordsOutliveTheRequestBody(t *testing.T) {
+	lines := []string{
+		`{"event_type":"a","session_id":"s1","timestamp":"2026-11-23T10:00:00Z"}`,
+		`{"event_id":"01JD3X7Q8M0000000000000001","event_type":"b","server":"caf\u00e9"}`,
+		`{"operation":"log_audit_event","event":{"event_type":"c","tool_name":"nested"}}`,
+		`{"operation":"log_audit_event","event_type":"d","tool_name":"flat"}`,
+		`{"operation":"log_audit_event","event":{"event_id":"01JD3X7Q8M0000000000000002","event_type":"e"}}`,
+	}
+	body := []byte(strings.Join(lines, "\n"))
+	recs, bad := parseBatch(body)
+	if len(bad) > 0 || len(recs) != len(lines) {
+		t.Fatalf("records %d, errors %v", len(recs), bad)
+	}
+	var before []string
+	for _, r := range recs {
+		before = append(before, r.ID+" "+r.Type+" "+r.Session+" "+r.Server+" "+string(r.Body))
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	for i, r := range recs {
+		if got := r.ID + " " + r.Type + " " + r.Session + " " + r.Server + " " + string(r.Body); got != before[i] {
+			t.Errorf("record %d changed with the request body:\n%s\nwas %s", i, got, before[i])
+		}
+		if !json.Valid(r.Body) || !strings.Contains(string(r.Body), `"event_id":"`+r.ID+`"`) || r.Type != string(rune('a'+i)) {
+			t.Errorf("record %d: id %s type %s body %s", i, r.ID, r.Type, r.Body)
+		}
 	}
 }
