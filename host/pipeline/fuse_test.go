@@ -390,3 +390,53 @@ func TestARecordThatAlwaysPanicsAFusedFilterIsDeadLettered(t *testing.T) {
 		}
 	}
 }
+
+// A chain ending in an output that misses its deadline is restarted without
+// counting against any budget: the output may be waiting out a full disk,
+// and giving up would dead-letter what the filters had not yet tokenized.
+func TestAMissedDeadlineOfAFusedOutputChainIsNotCounted(t *testing.T) {
+	h := load(t, `
+input "gen" "in" {
+  count = 20
+}
+filter "tag" "slow" {
+  inputs  = [input.gen.in]
+  stall   = "300ms"
+  timeout = "50ms"
+  retry {
+    initial      = "10ms"
+    max_attempts = 2
+  }
+}
+output "collect" "out" {
+  inputs  = [filter.tag.slow]
+  path    = "OUT"
+  timeout = "50ms"
+}
+`)
+	p, err := Start(context.Background(), h.cfg, CatalogLauncher{Catalog: h.cat, Config: h.cfg}, Options{PollWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	restarts := func() int64 {
+		for _, s := range p.Stats() {
+			if s.Component == "filter.tag.slow" {
+				return s.Restarts
+			}
+		}
+		return 0
+	}
+	for restarts() < 4 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // nothing can drain
+	defer cancel()
+	_ = p.Stop(ctx)
+	if n := restarts(); n < 4 {
+		t.Fatalf("%d restarts: the chain should keep being restarted", n)
+	}
+	if _, err := os.Stat(filepath.Join(h.cfg.DataDir, "deadletter", "filter.tag.slow.jsonl")); err == nil {
+		t.Fatal("a missed deadline dead-lettered the batch past the filter's two attempts")
+	}
+}

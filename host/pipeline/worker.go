@@ -151,7 +151,13 @@ func (w *worker) onTick(now time.Time) {
 	}
 	if len(w.inflight) > 0 && now.Sub(w.inflight[0].sent) > w.comp.Timeout.Std() {
 		w.p.logger.Error("plugin missed its batch deadline; restarting it", "component", w.comp.ID(), "timeout", w.comp.Timeout.Std())
-		w.inflight[0].env.attempts++ // a batch that hangs its plugin every time must not loop forever
+		// A batch that hangs its plugin every time must not loop forever,
+		// unless an output fused behind filters may be what waits (a full
+		// disk, a slow indexer): giving up would dead-letter the batch as
+		// the filters received it, before tokenizing and encryption.
+		if w.stages == nil || w.comp.Kind != sdk.KindOutput {
+			w.inflight[0].env.attempts++
+		}
 		w.sup.kill()
 		w.inflight[0].sent = now // one kill per deadline
 	}
