@@ -279,6 +279,18 @@ func (in *Input) Process(ctx context.Context, _ *sdk.Batch) (*sdk.Batch, error) 
 }
 
 func (in *Input) takeLocked() *sdk.Batch {
+	// Size the batch's lists first: growing them by appends cost a handful
+	// of allocations per batch.
+	records, reqs := 0, 0
+	for _, req := range in.queue {
+		if records >= maxBatchRecords {
+			break
+		}
+		if !req.abandoned {
+			records += len(req.records) - req.emitted
+			reqs++
+		}
+	}
 	var out *sdk.Batch
 	var carried []*request
 	size := 0
@@ -288,7 +300,8 @@ func (in *Input) takeLocked() *sdk.Batch {
 			before := req.emitted
 			for req.emitted < len(req.records) && (out == nil || (out.Len() < maxBatchRecords && size < maxBatchBytes)) {
 				if out == nil {
-					out = &sdk.Batch{}
+					out = &sdk.Batch{Records: make([]*sdk.Record, 0, min(records, maxBatchRecords))}
+					carried = make([]*request, 0, reqs)
 				}
 				rec := req.records[req.emitted]
 				out.Records = append(out.Records, rec)
@@ -406,10 +419,11 @@ func readBody(buf []byte, r io.Reader, contentLength, limit int64) ([]byte, erro
 
 // writeAccepted answers 202 {"accepted":N,"ids":[...]}, the bytes
 // json.Marshal would write for that map, without reflection: a large batch
-// lists thousands of ids.
+// lists thousands of ids. The length is sent, so that a large answer is not
+// chunked, and the buffer is reused: the writer has copied it on return.
 func writeAccepted(w nethttp.ResponseWriter, ids []string) {
-	b := make([]byte, 0, 32+len(ids)*(ulidLen+3))
-	b = append(b, `{"accepted":`...)
+	bp := answerBuffers.Get().(*[]byte)
+	b := append((*bp)[:0], `{"accepted":`...)
 	b = strconv.AppendInt(b, int64(len(ids)), 10)
 	b = append(b, `,"ids":[`...)
 	for i, id := range ids {
@@ -419,10 +433,24 @@ func writeAccepted(w nethttp.ResponseWriter, ids []string) {
 		b = appendJSONString(b, id)
 	}
 	b = append(b, "]}\n"...)
-	w.Header().Set("Content-Type", "application/json")
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(nethttp.StatusAccepted)
 	_, _ = w.Write(b)
+	if cap(b) <= maxPooledAnswer {
+		*bp = b
+		answerBuffers.Put(bp)
+	}
 }
+
+var (
+	answerBuffers   = sync.Pool{New: func() any { b := make([]byte, 0, 32+maxBatchRecords*(ulidLen+3)); return &b }}
+	contentTypeJSON = []string{"application/json"} // never changed: shared by every answer
+)
+
+// maxPooledAnswer bounds the buffers kept in answerBuffers.
+const maxPooledAnswer = 64 << 10
 
 // appendJSONString quotes s as json.Marshal does; ids are nearly always
 // ULIDs, which need no escaping, so anything else goes through json.Marshal.
