@@ -263,19 +263,17 @@ func (s *scanner) str() (start, end int, escaped bool) {
 		// Most of an event is plain string text: look at it eight bytes at a
 		// time, and go straight to the first byte that ends or escapes it.
 		if i+8 <= len(b) {
-			if m := needsLook(binary.LittleEndian.Uint64(b[i:])); m == 0 {
+			m := needsLook(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
 				i += 8
 				continue
-			} else {
-				i += bits.TrailingZeros64(m) / 8
 			}
-		}
-		c := b[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+			i += bits.TrailingZeros64(m) / 8 // a byte that needs a look
+		} else if c := b[i]; c >= 0x20 && c != '"' && c != '\\' {
 			i++
 			continue
 		}
-		switch {
+		switch c := b[i]; {
 		case c == '"':
 			s.i = i + 1
 			return start, i, escaped
