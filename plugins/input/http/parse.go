@@ -146,16 +146,23 @@ func (p *parser) add(obj []byte) error {
 		}
 	case rec.ID != "":
 		rec.Body = p.keep(obj)
+		rec.Time = orNow(rec.Time)
 	default:
 		rec.Body = p.withPlaceholder(obj)
-		if rec.Time.IsZero() {
-			rec.Time = time.Now().UTC() // as NewRecord: the id and the record carry the time of reading
-		}
+		rec.Time = orNow(rec.Time) // as NewRecord: the id too carries the time of reading
 		p.needID = append(p.needID, len(p.recs))
 		p.times = append(p.times, rec.Time)
 	}
 	p.recs = append(p.recs, rec)
 	return nil
+}
+
+// orNow is t, or the time of reading when the event has none (as NewRecord).
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t
 }
 
 // keep copies obj into the request's buffer.

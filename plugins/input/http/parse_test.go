@@ -54,6 +54,9 @@ func TestParsedRecordsMatchNewRecord(t *testing.T) {
 		if got.Type != want.Type || got.Severity != want.Severity || got.Session != want.Session || got.Server != want.Server {
 			t.Errorf("%s: envelope %+v, want %+v", l, got, want)
 		}
+		if got.Time.IsZero() {
+			t.Errorf("%s: no time; NewRecord gives the time of reading", l)
+		}
 		if !json.Valid(got.Body) {
 			t.Errorf("%s: body %s is not JSON", l, got.Body)
 		}
@@ -78,6 +81,8 @@ func TestParseReasons(t *testing.T) {
 		{`{"operation":"log_audit_event","a":}`, "invalid JSON"},
 		{`{"a":"\u12"}`, "invalid JSON"},
 		{`[1]`, "event must be a JSON object"},
+		{"{\v}", "invalid JSON"}, // not a JSON space, even where an id is spliced in
+		{"{\u00a0\"a\":1}", "invalid JSON"},
 		{`{"operation":"get_status"}`, `unsupported operation "get_status": only "log_audit_event" is accepted`},
 		// an escaped key is still the operation
 		{`{"oper\u0061tion":"get_status"}`, `unsupported operation "get_status": only "log_audit_event" is accepted`},
