@@ -138,7 +138,17 @@ var (
 func NewID(t time.Time) string {
 	entropyMu.Lock()
 	defer entropyMu.Unlock()
-	return ulid.MustNew(ulid.Timestamp(t), entropy).String()
+	return ulid.MustNew(idTime(t), entropy).String()
+}
+
+// idTime is t's place in an id, within what a ULID can hold: an event's own
+// timestamp may lie before 1970 or past the year 10889 (milliseconds read as
+// seconds), and its id must still be made rather than fail the whole request.
+func idTime(t time.Time) uint64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return min(ulid.Timestamp(t), ulid.MaxTime())
 }
 
 // DeterministicID returns a ULID for time t whose random part is derived from

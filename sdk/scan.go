@@ -160,10 +160,8 @@ func AppendNewIDs(dst []byte, ts []time.Time) []byte {
 	entropyMu.Lock()
 	defer entropyMu.Unlock()
 	for _, t := range ts {
-		ms := ulid.Timestamp(t)
-		if err := id.SetTime(ms); err != nil {
-			panic(err) // as NewID (ulid.MustNew)
-		}
+		ms := idTime(t)
+		_ = id.SetTime(ms) // within range
 		if err := entropy.MonotonicRead(ms, id[6:]); err != nil {
 			panic(err)
 		}

@@ -181,3 +181,16 @@ func TestAppendNewIDsAreNewIDs(t *testing.T) {
 		t.Errorf("ids of one millisecond do not increase: %s %s", a, b)
 	}
 }
+
+// An event whose own timestamp a ULID cannot hold still gets an id, clamped
+// to the nearest time one can; before, making it panicked the request.
+func TestIDsForTimesOutsideTheULIDRange(t *testing.T) {
+	for _, ts := range []time.Time{time.Unix(-86400, 0), time.Date(20000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		if id := NewID(ts); len(id) != 26 {
+			t.Fatalf("NewID(%v) = %q", ts, id)
+		}
+		if ids := AppendNewIDs(nil, []time.Time{ts, ts}); len(ids) != 52 || string(ids[:26]) >= string(ids[26:]) {
+			t.Fatalf("AppendNewIDs(%v) = %q: want two ordered ids", ts, ids)
+		}
+	}
+}
