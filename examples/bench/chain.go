@@ -153,9 +153,9 @@ output "file" "store" {
 			fmt.Fprintf(os.Stderr, "  %-40s %.2f CPU-µs/event\n", name, float64((c-per0[name]).Microseconds())/float64(max(n, 1)))
 		}
 	}
-	processes := "filters fused in one process"
+	processes := "filters and store fused in one process"
 	if !b.fuse {
-		processes = "a process per filter"
+		processes = "a process per filter and the store"
 	}
 	fmt.Printf("| full audit chain, %s | %d | %d/s | %.0f | %.2f ms | %.2f ms | %.2f | %.0f MB |\n",
 		processes, b.batch, b.rate, float64(n)/wall.Seconds(), pct(lat, 50), pct(lat, 99),
