@@ -6,8 +6,6 @@ import (
 	"errors"
 	"math/bits"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 )
 
 // scanEnvelope validates body as one JSON object and, in the same pass,
@@ -149,27 +147,6 @@ func (rr *RecordReader) str(field int, v rawValue) string {
 		rr.last[field] = string(v.b)
 	}
 	return rr.last[field]
-}
-
-// AppendNewIDs appends the text of a new id for each time of ts to dst, 26
-// bytes each, the ids NewID would make in turn. It takes the id source's
-// lock once for all of them: with requests read in parallel, a lock per id
-// cost more than making the ids.
-func AppendNewIDs(dst []byte, ts []time.Time) []byte {
-	var id ulid.ULID // one for all: ulid.New's escapes, an allocation per id
-	entropyMu.Lock()
-	defer entropyMu.Unlock()
-	for _, t := range ts {
-		ms := idTime(t)
-		_ = id.SetTime(ms) // within range
-		if err := entropy.MonotonicRead(ms, id[6:]); err != nil {
-			panic(err)
-		}
-		n := len(dst)
-		dst = append(dst, make([]byte, ulid.EncodedSize)...)
-		_ = id.MarshalTextTo(dst[n:])
-	}
-	return dst
 }
 
 const envelopeFields = 10
