@@ -301,6 +301,10 @@ func (f *fused) endsInOutput() bool { return f.defs[len(f.defs)-1].Kind == KindO
 // were counted in.
 func (f *fused) deliver(ctx context.Context, in, req *Batch, fb failedBatch, resumed bool) (*Batch, error) {
 	i, out := fb.stage, fb.out
+	arrived := len(f.carry) // the carried records were counted only in an answer never given
+	if !resumed {
+		arrived += len(req.Records)
+	}
 	if len(f.carry) > 0 {
 		req = &Batch{Seq: req.Seq, Records: append(f.carry, req.Records...), Final: req.Final}
 		fb.req, f.carry = req.Records, nil
@@ -311,9 +315,7 @@ func (f *fused) deliver(ctx context.Context, in, req *Batch, fb failedBatch, res
 		res = &Batch{}
 	}
 	st := &out.Stages[i]
-	if !resumed {
-		st.In += len(req.Records)
-	}
+	st.In += arrived
 	st.Duration += time.Since(start)
 	refused := map[int]bool{}
 	for _, rj := range res.Rejected {

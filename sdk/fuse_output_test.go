@@ -248,8 +248,12 @@ func TestRecordsMadeOnATickReachAnOutputThatWasDown(t *testing.T) {
 			t.Fatalf("tick %d while the output is down: %v", tick, err)
 		}
 	}
-	if _, err := sdktest.Process(t, conn, sdk.KindOutput, &sdk.Batch{Records: idRecords("r0")}); err != nil {
+	out, err := sdktest.Process(t, conn, sdk.KindOutput, &sdk.Batch{Records: idRecords("r0")})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if st := out.Stages[1]; st.In != 3 || st.Out != 3 {
+		t.Fatalf("output stage %+v: the carried records count as arrived and delivered", st)
 	}
 	var ids []string
 	for _, g := range got {
@@ -257,5 +261,28 @@ func TestRecordsMadeOnATickReachAnOutputThatWasDown(t *testing.T) {
 	}
 	if strings.Join(ids, " ") != "tick-1 tick-2 r0" {
 		t.Fatalf("delivered %v: want both ticks' records, then the batch", ids)
+	}
+}
+
+// A tick's records carried into the retry of a batch the output failed are
+// counted as arrived with it.
+func TestTickRecordsCarriedIntoARetryAreCounted(t *testing.T) {
+	var got []string
+	def, _ := sdk.Fuse(&sdk.Definition{Name: "ticker", Kind: sdk.KindFilter, Version: "0", Summary: "tick records",
+		New: func() sdk.Plugin { return &tickEmitter{} }}, sinkDef(&got))
+	conn := sdktest.RPC(t, def)
+	configured(t, conn, def, sdk.FusedStage{Name: "x"}, sdk.FusedStage{Name: "y", Config: json.RawMessage(`{"outage":2}`)})
+	batch := &sdk.Batch{Records: idRecords("r0")}
+	for _, b := range []*sdk.Batch{batch, {}} {
+		if _, err := sdktest.Process(t, conn, sdk.KindOutput, b); !sdk.IsRetryable(err) {
+			t.Fatalf("while the output is down: %v", err)
+		}
+	}
+	out, err := sdktest.Process(t, conn, sdk.KindOutput, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := out.Stages[1]; st.In != 2 || st.Out != 2 || len(got) != 2 {
+		t.Fatalf("output stage %+v, delivered %v: want the batch and the tick's record in and out", st, got)
 	}
 }
