@@ -332,10 +332,13 @@ func TestAFusedOutputWaitsOutAnOutageWithItsOwnBudget(t *testing.T) {
   retry {
     initial = "10ms"
   }`, 1)
-	h := load(t, strings.Replace(cfg, `  reject_every = 5`, `  reject_every = 5
+	const budget = `
   retry {
+    initial      = "10ms"
     max_attempts = 2
-  }`, 1))
+  }`
+	cfg = strings.Replace(cfg, `reject_every = 7`, `reject_every = 7`+budget, 1)
+	h := load(t, strings.Replace(cfg, `reject_every = 5`, `reject_every = 5`+budget, 1))
 	p := h.run(true)
 	if n := len(h.lines("out")); n != 1372 {
 		t.Fatalf("delivered %d, want 1372", n)
