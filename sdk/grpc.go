@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 
 	"github.com/sentinel-audit/sentinel/sdk/internal/pb"
 )
@@ -68,15 +69,18 @@ const (
 func GRPCServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(streamWindow),
-		grpc.ReadBufferSize(socketBuffer), grpc.WriteBufferSize(socketBuffer)}
+		grpc.ReadBufferSize(socketBuffer), grpc.WriteBufferSize(socketBuffer),
+		experimental.BufferPool(wireBuffers), grpc.ForceServerCodecV2(wireCodec{})}
 }
 
 // GRPCDialOptions raises the message limits and windows on the host side.
 func GRPCDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes),
+		grpc.ForceCodecV2(wireCodec{})),
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(streamWindow),
-		grpc.WithReadBufferSize(socketBuffer), grpc.WithWriteBufferSize(socketBuffer)}
+		grpc.WithReadBufferSize(socketBuffer), grpc.WithWriteBufferSize(socketBuffer),
+		experimental.WithBufferPool(wireBuffers)}
 }
 
 type grpcServer struct {
