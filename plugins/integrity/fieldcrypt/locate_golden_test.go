@@ -62,6 +62,13 @@ var goldenBodies = []string{
 	`{"result":-0.5E-10,"token":0,"arguments":{"password":1e5}}`,
 	`{"result":true,"token":false,"x":{"y":null},"x":{"q":{"y":[true]}}}`,
 	`{"arguments":{"path":{"deep":["/etc"]}},"arguments":{"path":"/again"}}`,
+	`{"result" : 1 , "token" : 2 }`,
+	`{"arguments":{"password":"x"} ,"result":2}`,
+	`{"x":{"\u0061":{"y":1},"b":{"y":{"z":[2]}}},"arguments":[{"password":1}]}`,
+	`{"\u0061":1}`,
+	"{\"a\x01\":1,\"result\":2}",
+	"{\"a\\n\x01\":1,\"result\":2}",
+	`{"result":"$enc:v1.k.x","a":{"b":"$enc:v1.k.y","c":{"d":"$enc:v1.k.z"}},"e":["$enc:v1.k.w"]}`,
 
 	// Accepted although not JSON: the skimmer trusts ingestion's
 	// validation and only finds where values end.
@@ -113,6 +120,11 @@ var goldenBodies = []string{
 	`{"token":"t","arguments":{"password":"p"},"result":{"a":"b"},"x":`,
 	`{"result":"` + strings.Repeat("no quote here ", 10),
 	`{"result":1}{"token":2}`,
+	`{"a":"$enc:v1.k.x`,
+	`{"meta":{"k":"$enc:v1.k.x","l":`,
+	`{"a":{"b":"$enc:v1.k.x"},"c":[`,
+	`{"result":"$enc:v1.k.x"  x}`,
+	`{"a":{"b":"$enc:v1.k.x"`,
 }
 
 // renderLocate is what locate and encryptedFields return for body, in a
