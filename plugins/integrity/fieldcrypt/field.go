@@ -40,11 +40,13 @@ func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path str
 	if err != nil {
 		return dst, err
 	}
-	// The AAD and the sealed payload share one pooled buffer: on the stack
-	// they would escape through the AEAD interface, two allocations a field.
+	// The AAD, the nonce and the sealed payload share one pooled buffer, and
+	// Seal is handed the nonce from there: on the stack they would escape
+	// through the AEAD interface, an allocation each per field.
 	bp := scratchPool.Get().(*[]byte)
 	ad := aad((*bp)[:0], d.kid, eventID, path)
-	sealed := d.aead.Seal(append(ad[len(ad):], nonce[:]...), nonce[:], plain, ad) // nonce ‖ ciphertext ‖ tag
+	sealed := append(ad[len(ad):], nonce[:]...)
+	sealed = d.aead.Seal(sealed, sealed[:nonceSize], plain, ad) // nonce ‖ ciphertext ‖ tag
 	dst = append(dst, '"')
 	dst = append(dst, Prefix...)
 	dst = append(dst, version...)
