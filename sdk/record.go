@@ -49,6 +49,14 @@ type Record struct {
 	Classification string
 	Attributes     map[string]string
 	Body           json.RawMessage
+
+	// Memo is what a stage leaves for a later stage of the same process (a
+	// fused chain), such as a hash it already computed over the body. It is
+	// never encoded: once the record crosses a process boundary it is gone.
+	// A stage treats it as a hint it can do without, and checks that it
+	// still describes the record, since a stage between may have replaced
+	// the body.
+	Memo any
 }
 
 // Size is the record's approximate wire size, used for byte caps on

@@ -79,7 +79,30 @@ type Chain struct {
 	h    *hmacer
 	tree *Tree
 	slab sdk.Slab // lines are carved from it: one allocation for many entries
+	last LeafMemo // the line append wrote last, and its leaf hash
 }
+
+// LeafMemo binds a Merkle leaf hash to the very line it was computed from,
+// so that a store following the chain in the same process takes the hash
+// instead of hashing the line again. It is a hint, never trusted further
+// than that line's bytes: a wrong hash would only make seals that fail
+// verification.
+type LeafMemo struct {
+	line []byte
+	hash [32]byte
+}
+
+// For returns the leaf hash of line when the memo was made for this very
+// slice (the same bytes in memory, not merely equal ones).
+func (m *LeafMemo) For(line []byte) (*[32]byte, bool) {
+	if m == nil || len(line) == 0 || len(m.line) != len(line) || &m.line[0] != &line[0] {
+		return nil, false
+	}
+	return &m.hash, true
+}
+
+// LastLeaf is the memo of the entry line the chain emitted last.
+func (c *Chain) LastLeaf() LeafMemo { return c.last }
 
 // chainState is the persisted form: the point plus the ratchet's keys.
 type chainState struct {
@@ -166,6 +189,7 @@ func (c *Chain) append(kind byte, t int64, ev []byte, emit func([]byte)) {
 	line := c.slab.Keep(AppendEntryLine(c.slab.Buf(len(ev)+maxLineOverhead), &e))
 	e.Event = line[len(line)-macSuffixAt-len(ev) : len(line)-macSuffixAt]
 	c.tree.AppendEntry(line, &e, &evHash)
+	c.last = LeafMemo{line: line, hash: c.tree.leaf}
 	c.prev = e.MAC
 	c.p.NextSeq++
 	c.p.LastT = t

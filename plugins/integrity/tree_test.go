@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -49,5 +50,32 @@ func TestTreeMatchesCompactRange(t *testing.T) {
 	}
 	if _, err := TreeFrom(5, [][]byte{make([]byte, 32)}); err == nil {
 		t.Fatal("accepted a range with too few hashes")
+	}
+}
+
+// A chain's leaf memo gives the leaf hash a store would compute, and only
+// for the very slice it was made for.
+func TestLeafMemoBindsTheVeryLine(t *testing.T) {
+	now := time.Unix(1_790_000_000, 0)
+	c, err := NewChain(v1Seed, "test.example/memo", time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line []byte
+	c.Sign(now, []byte(`{"event_id":"a","n":1}`), func(l []byte) { line = l })
+	m := c.LastLeaf()
+	leaf, ok := m.For(line)
+	if !ok || !bytes.Equal(leaf[:], LeafHash(line)) {
+		t.Fatalf("memo for its own line: ok %v, leaf %x, want %x", ok, leaf, LeafHash(line))
+	}
+	if _, ok := m.For(bytes.Clone(line)); ok {
+		t.Error("memo taken for equal bytes elsewhere in memory")
+	}
+	if _, ok := m.For(line[:len(line)-1]); ok {
+		t.Error("memo taken for a prefix of its line")
+	}
+	var none *LeafMemo
+	if _, ok := none.For(line); ok {
+		t.Error("nil memo taken")
 	}
 }

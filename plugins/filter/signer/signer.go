@@ -211,6 +211,9 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 		s.chain.Advance(now, emitChain) // epoch seals, even when idle
 	}
 	copies := make([]sdk.Record, len(in.Records)) // one allocation for the batch's entry records
+	// A store fused into this process takes each line's leaf hash from its
+	// memo instead of hashing the line again.
+	memos := make([]integrity.LeafMemo, len(in.Records))
 	for i, r := range in.Records {
 		if !isObject(r.Body) {
 			out.Reject(i, "signer: record body is not a JSON object")
@@ -218,7 +221,10 @@ func (s *Signer) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error)
 		}
 		s.chain.Advance(now, emitChain)
 		s.chain.Sign(now, r.Body, func(line []byte) {
-			out.Records = append(out.Records, entryRecord(&copies[i], r, line))
+			memos[i] = s.chain.LastLeaf()
+			c := entryRecord(&copies[i], r, line)
+			c.Memo = &memos[i]
+			out.Records = append(out.Records, c)
 			s.answer = append(s.answer, answerLine{in: int32(i), kind: kindEntry, line: line})
 		})
 		s.sinceCk++
@@ -293,6 +299,7 @@ func entryRecord(c, r *sdk.Record, line []byte) *sdk.Record {
 	}
 	c.Attributes[AttrLine] = "entry"
 	c.Body = line
+	c.Memo = nil // it described the body this record no longer carries
 	return c
 }
 

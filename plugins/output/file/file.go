@@ -64,6 +64,7 @@ type File struct {
 	log        hclog.Logger
 	mu         sync.Mutex
 	lines      [][]byte
+	leaves     []*[32]byte
 	lastRetain time.Time
 }
 
@@ -121,7 +122,7 @@ func (f *File) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error) {
 		return nil, errors.New("file: not configured")
 	}
 	out := &sdk.Batch{}
-	lines := f.lines[:0]
+	lines, leaves, known := f.lines[:0], f.leaves[:0], false
 	for i, r := range in.Records {
 		body := r.Body
 		if len(body) == 0 {
@@ -137,9 +138,16 @@ func (f *File) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error) {
 			body = buf.Bytes()
 		}
 		lines = append(lines, body)
+		memo, _ := r.Memo.(*integrity.LeafMemo) // left by a signer of this process
+		leaf, ok := memo.For(body)
+		leaves = append(leaves, leaf)
+		known = known || ok
 	}
-	f.lines = lines[:0]
-	if err := f.st.Append(lines); err != nil {
+	f.lines, f.leaves = lines[:0], leaves[:0]
+	if !known {
+		leaves = nil
+	}
+	if err := f.st.AppendLeaves(lines, leaves); err != nil {
 		return nil, fmt.Errorf("file %s: %w", f.cfg.Path, err)
 	}
 	if err := f.retain(); err != nil {

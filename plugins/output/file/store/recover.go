@@ -38,9 +38,11 @@ func (t *tracker) resume(p integrity.Point) error {
 }
 
 // admit follows an entry line the store is about to write, parsing it once.
-// It returns true, and changes nothing, for a line the store already holds:
-// the host delivers unacknowledged batches again after a crash.
-func (t *tracker) admit(line []byte) (replayed bool) {
+// leaf is the line's Merkle leaf hash when the caller already has it (nil:
+// hash the line). It returns true, and changes nothing, for a line the
+// store already holds: the host delivers unacknowledged batches again after
+// a crash.
+func (t *tracker) admit(line []byte, leaf *[32]byte) (replayed bool) {
 	var e integrity.Entry
 	if err := integrity.ParseEntryLine(line, &e); err != nil {
 		return false // stored as is; the verifier will name it
@@ -62,7 +64,11 @@ func (t *tracker) admit(line []byte) (replayed bool) {
 	case integrity.KindRestart:
 		t.restart(&e)
 	}
-	t.tree.AppendEntry(line, &e, nil)
+	if leaf != nil {
+		t.tree.AppendHash(leaf)
+	} else {
+		t.tree.AppendEntry(line, &e, nil)
+	}
 	if e.Epoch != t.p.Epoch {
 		t.p.Epoch, t.p.Pos = e.Epoch, 0
 	}
@@ -252,7 +258,7 @@ func (s *Store) reopenActive(n int) error {
 				s.created = h.Hdr.Created
 			}
 		case lineEntry:
-			s.track.admit(line)
+			s.track.admit(line, nil)
 			s.entries++
 			s.total.Entries++
 		}

@@ -205,7 +205,14 @@ func (s *Store) writeHashed(b []byte, n int, hash bool) error {
 // Append writes lines (each without its newline) in order, rotating segments
 // as needed, then applies the fsync policy. Checkpoint lines are copied to
 // checkpoints.log as well.
-func (s *Store) Append(lines [][]byte) error {
+func (s *Store) Append(lines [][]byte) error { return s.AppendLeaves(lines, nil) }
+
+// AppendLeaves is Append for lines whose Merkle leaf hashes the caller may
+// already hold: leaves[i], when leaves is as long as lines and leaves[i] is
+// not nil, is taken as the leaf hash of lines[i] instead of hashing it. They
+// must come from the integrity chain that wrote the very lines (see
+// integrity.LeafMemo); a wrong one only yields seals that fail verification.
+func (s *Store) AppendLeaves(lines [][]byte, leaves []*[32]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -223,7 +230,7 @@ func (s *Store) Append(lines [][]byte) error {
 		}
 	}
 	buf, n := s.buf[:0], 0
-	for _, line := range lines {
+	for i, line := range lines {
 		if s.opts.SegmentSize > 0 && s.size+int64(len(buf)+len(line)+1) > s.opts.SegmentSize && s.lines+n > 1 {
 			if err := s.writeHashed(buf, n, false); err != nil {
 				return err
@@ -236,7 +243,11 @@ func (s *Store) Append(lines [][]byte) error {
 		kind := classify(line)
 		switch kind {
 		case lineEntry:
-			if s.track.admit(line) {
+			var leaf *[32]byte
+			if len(leaves) == len(lines) {
+				leaf = leaves[i]
+			}
+			if s.track.admit(line, leaf) {
 				s.total.Replayed++
 				continue
 			}
