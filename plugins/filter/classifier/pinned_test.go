@@ -75,7 +75,7 @@ func pinnedLines(prefix string, out *sdk.Batch) []string {
 // testdata/pinned makes of every event in events.jsonl: bodies, envelopes,
 // attributes, alerts, rejections and the counters. Speed work on the filter
 // must leave every byte of it unchanged. Run with -update to rewrite the
-// .out files after an intended change of behaviour.
+// .golden files after an intended change of behaviour.
 func TestOutputBytesPinned(t *testing.T) {
 	cfgs, _ := filepath.Glob("testdata/pinned/*.config.json")
 	if len(cfgs) == 0 {
@@ -109,12 +109,12 @@ func TestOutputBytesPinned(t *testing.T) {
 			}
 			text := strings.Join(got, "\n") + "\n"
 			if *update {
-				if err := os.WriteFile(base+".out", []byte(text), 0o644); err != nil {
+				if err := os.WriteFile(base+".golden", []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			want, err := os.ReadFile(base + ".out")
+			want, err := os.ReadFile(base + ".golden")
 			if err != nil {
 				t.Fatal(err)
 			}
