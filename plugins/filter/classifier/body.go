@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unsafe"
@@ -62,7 +63,8 @@ func trailing(body []byte, i int) error {
 }
 
 func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	// Compact JSON has no whitespace: one comparison settles most calls.
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
@@ -80,15 +82,7 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	}
 	switch b[i] {
 	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1, nil
-			}
-		}
-		return len(b), errors.New("invalid JSON: unterminated string")
+		return skipString(b, i)
 	case '{', '[':
 		closer := byte('}')
 		if b[i] == '[' {
@@ -132,6 +126,29 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		}
 		return j, nil
 	}
+}
+
+// skipString returns the offset after the string starting at i. Strings are
+// most of an event's bytes, so the closing quote is searched with
+// bytes.IndexByte rather than byte by byte; a quote ends the string unless an
+// odd run of backslashes escapes it.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			break
+		}
+		j += q
+		k := j - 1
+		for k > i && b[k] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 1 { // an even number of backslashes before the quote
+			return j + 1, nil
+		}
+		j++
+	}
+	return len(b), errors.New("invalid JSON: unterminated string")
 }
 
 // aliasString views b as a string without copying. Bodies are never modified
