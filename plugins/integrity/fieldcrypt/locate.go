@@ -87,175 +87,156 @@ func (n *pathNode) hasChildren() bool { return len(n.children) > 0 || n.wild != 
 // plaintext for a last-key-wins reader; keys are compared unescaped. It
 // reports false when body is malformed.
 func locate(body []byte, root *pathNode, spans []span) ([]span, bool) {
-	s := skimmer{b: body, ok: true}
-	s.space()
-	if s.peek() != '{' {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
 		return spans, false
 	}
-	spans = s.object(root, "", true, spans)
-	return spans, s.ok
+	i, spans = object(body, i, root, "", true, spans)
+	return spans, i >= 0
 }
 
-// skimmer walks JSON that was validated on ingestion without validating it
-// again; it only has to find value boundaries, and stops (ok = false) at
-// anything it does not expect rather than guess.
-type skimmer struct {
-	b  []byte
-	i  int
-	ok bool
-}
+// The skimmer walks JSON that was validated on ingestion without validating
+// it again; it only has to find value boundaries, and stops at anything it
+// does not expect rather than guess. Its functions take the body and an
+// index into it and return the index after what they read, or -1 when the
+// body is malformed: the index lives in a register, where a struct behind a
+// pointer was stored and loaded again around every byte.
 
-func (s *skimmer) peek() byte {
-	if s.i < len(s.b) {
-		return s.b[s.i]
-	}
-	return 0
-}
-
-// space skips whitespace; events are mostly compact, so the common case is
-// one comparison.
-func (s *skimmer) space() {
-	if s.i < len(s.b) && s.b[s.i] > ' ' {
-		return
-	}
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// object reads the object at s.i ('{'), collecting the spans of the fields
+// object reads the object at b[i] ('{'), collecting the spans of the fields
 // under n. path is the object's own path, which is n.dotted unless a "*"
 // was matched on the way (exact false).
-func (s *skimmer) object(n *pathNode, path string, exact bool, spans []span) []span {
-	for more := s.open(); more && s.ok; more = s.next() {
-		key := s.member()
-		if !s.ok {
-			return spans
+func object(b []byte, i int, n *pathNode, path string, exact bool, spans []span) (int, []span) {
+	i, more := open(b, i)
+	for more {
+		var key []byte
+		if key, i = member(b, i); i < 0 {
+			return -1, spans
 		}
 		c, viaWild := n.child(key), false
 		if c == nil {
 			c, viaWild = n.wild, true
 		}
 		if c == nil {
-			s.value()
-			continue
-		}
-		childExact := exact && !viaWild
-		childPath := c.dotted
-		if !childExact {
-			childPath = string(key)
-			if path != "" {
-				childPath = path + "." + childPath
+			i = skipValue(b, i)
+		} else {
+			childExact := exact && !viaWild
+			childPath := c.dotted
+			if !childExact {
+				childPath = string(key)
+				if path != "" {
+					childPath = path + "." + childPath
+				}
+			}
+			start := i
+			if c.hasChildren() && i < len(b) && b[i] == '{' {
+				i, spans = object(b, i, c, childPath, childExact, spans)
+			} else {
+				i = skipValue(b, i)
+			}
+			if i >= 0 && c.terminal {
+				spans = addValueSpan(spans, b, start, i, childPath)
 			}
 		}
-		start := s.i
-		if c.hasChildren() && s.peek() == '{' {
-			spans = s.object(c, childPath, childExact, spans)
-		} else {
-			s.value()
+		if i < 0 {
+			return -1, spans
 		}
-		if s.ok && c.terminal {
-			spans = addValueSpan(spans, s.b, start, s.i, childPath)
-		}
+		i, more = next(b, i)
 	}
-	return spans
+	return i, spans
 }
 
-// open moves past the '{' at s.i and reports whether members follow.
-func (s *skimmer) open() bool {
-	s.i++
-	s.space()
-	if s.peek() == '}' {
-		s.i++
-		return false
+// open moves past the '{' at b[i] and reports whether members follow; if
+// not, it moves past the closing '}' too.
+func open(b []byte, i int) (int, bool) {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, false
 	}
-	return true
+	return i, true
 }
 
-// member reads `"key":` at s.i and returns the key, unescaped when it
-// holds escapes: "res\u0075lt" may spell a field's name.
-func (s *skimmer) member() []byte {
-	if s.peek() != '"' {
-		s.ok = false
-		return nil
+// member reads `"key":` at b[i] and returns the key and the index of the
+// value. The key is unescaped when it holds escapes: "res\u0075lt" may
+// spell a field's name.
+func member(b []byte, i int) ([]byte, int) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, -1
 	}
-	ks := s.i + 1
-	s.str()
-	if !s.ok {
-		return nil
+	end, escaped := skipString(b, i)
+	if end < 0 {
+		return nil, -1
 	}
-	key := s.b[ks : s.i-1]
-	if bytes.IndexByte(key, '\\') >= 0 {
+	key := b[i+1 : end-1]
+	if escaped {
 		var k string
-		if json.Unmarshal(s.b[ks-1:s.i], &k) != nil {
-			s.ok = false
-			return nil
+		if json.Unmarshal(b[i:end], &k) != nil {
+			return nil, -1
 		}
 		key = []byte(k)
 	}
-	s.space()
-	if s.peek() != ':' {
-		s.ok = false
-		return nil
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return nil, -1
 	}
-	s.i++
-	s.space()
-	return key
+	return key, skipSpace(b, i+1)
 }
 
 // next moves past the ',' after a member and reports whether another
 // follows; at the closing '}' it moves past it and reports false.
-func (s *skimmer) next() bool {
-	s.space()
-	switch s.peek() {
-	case ',':
-		s.i++
-		s.space()
-		return true
-	case '}':
-		s.i++
-		return false
+func next(b []byte, i int) (int, bool) {
+	i = skipSpace(b, i)
+	if i < len(b) {
+		switch b[i] {
+		case ',':
+			return skipSpace(b, i+1), true
+		case '}':
+			return i + 1, false
+		}
 	}
-	s.ok = false
-	return false
+	return -1, false
 }
 
 // encryptedFields returns the span of every encrypted string value in the
 // objects of body, with its dotted path (keys unescaped), the path its AAD
 // names. It reports false when body is malformed.
 func encryptedFields(body []byte) ([]span, bool) {
-	s := skimmer{b: body, ok: true}
-	s.space()
-	if s.peek() != '{' {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
 		return nil, false
 	}
-	spans := s.encryptedIn("", nil)
-	return spans, s.ok
+	i, spans := encryptedIn(body, i, "", nil)
+	return spans, i >= 0
 }
 
-func (s *skimmer) encryptedIn(prefix string, spans []span) []span {
-	for more := s.open(); more && s.ok; more = s.next() {
-		key := s.member()
-		if !s.ok {
-			return spans
+func encryptedIn(b []byte, i int, prefix string, spans []span) (int, []span) {
+	i, more := open(b, i)
+	for more {
+		var key []byte
+		if key, i = member(b, i); i < 0 {
+			return -1, spans
 		}
-		start := s.i
+		start := i
 		switch {
-		case s.peek() == '{':
-			spans = s.encryptedIn(prefix+string(key)+".", spans)
-		case s.peek() == '"' && bytes.HasPrefix(s.b[s.i+1:], []byte(Prefix)):
-			s.str()
-			spans = append(spans, span{start: start, end: s.i, path: prefix + string(key)})
+		case i < len(b) && b[i] == '{':
+			i, spans = encryptedIn(b, i, prefix+string(key)+".", spans)
+		case i < len(b) && b[i] == '"' && bytes.HasPrefix(b[i+1:], []byte(Prefix)):
+			end, _ := skipString(b, i)
+			if end < 0 {
+				// Spans are what was found before a fault, and an encrypted
+				// value cut short always counted as found, to the body's end.
+				return -1, append(spans, span{start: start, end: len(b), path: prefix + string(key)})
+			}
+			i = end
+			spans = append(spans, span{start: start, end: i, path: prefix + string(key)})
 		default:
-			s.value()
+			i = skipValue(b, i)
 		}
+		if i < 0 {
+			return -1, spans
+		}
+		i, more = next(b, i)
 	}
-	return spans
+	return i, spans
 }
 
 // addValueSpan appends the span body[start:end] unless the value is null or
@@ -268,24 +249,53 @@ func addValueSpan(spans []span, body []byte, start, end int, path string) []span
 	return append(spans, span{start: start, end: end, path: path})
 }
 
-// str moves past the string at s.i.
-func (s *skimmer) str() {
+// skipSpace returns the index of the first byte from b[i] on that is not
+// whitespace; events are mostly compact, so the common case is one
+// comparison, inlined.
+func skipSpace(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i
+	}
+	return skipSpaceSlow(b, i)
+}
+
+func skipSpaceSlow(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index after the string at b[i] and whether it
+// holds a backslash (an escape), or -1 when it does not end.
+func skipString(b []byte, i int) (int, bool) {
 	// Eight bytes at a time while there is neither a quote nor a backslash
 	// in them: most strings of an event are short, where a search call's
 	// setup costs more than the search.
-	b, i := s.b, s.i+1
-	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
+	j := i + 1
+	for ; j+8 <= len(b); j += 8 {
+		w := binary.LittleEndian.Uint64(b[j : j+8])
 		if m := hasByte(w, '"') | hasByte(w, '\\'); m != 0 {
-			i += bits.TrailingZeros64(m) / 8
-			if b[i] == '"' {
-				s.i = i + 1
-				return
+			j += bits.TrailingZeros64(m) / 8
+			if b[j] == '"' {
+				return j + 1, false
 			}
-			break // a backslash: the careful way from here
+			return escapedStringEnd(b, i, j), true
 		}
 	}
-	s.strFrom(i)
+	for ; j < len(b); j++ { // the last few bytes of the body
+		switch b[j] {
+		case '"':
+			return j + 1, false
+		case '\\':
+			return escapedStringEnd(b, i, j), true
+		}
+	}
+	return -1, false
 }
 
 // hasByte has the high bit set in each byte of w that equals c (and maybe
@@ -296,63 +306,68 @@ func hasByte(w uint64, c byte) uint64 {
 	return (x - lo) &^ x & hi
 }
 
-// strFrom finds the end of the string at s.i from b[i] on, minding escapes.
-func (s *skimmer) strFrom(i int) {
-	start := s.i + 1
-	for ; ; i++ {
-		j := bytes.IndexByte(s.b[i:], '"')
-		if j < 0 {
-			s.ok, s.i = false, len(s.b)
-			return
+// escapedStringEnd returns the index after the string at b[i] from its
+// first backslash b[j] on, or -1: the string ends at the first quote after
+// an even run of backslashes.
+func escapedStringEnd(b []byte, i, j int) int {
+	start := i + 1
+	for ; ; j++ {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
 		}
-		i += j
+		j += k
 		backslashes := 0
-		for k := i - 1; k >= start && s.b[k] == '\\'; k-- {
+		for l := j - 1; l >= start && b[l] == '\\'; l-- {
 			backslashes++
 		}
 		if backslashes%2 == 0 { // not an escaped quote
-			s.i = i + 1
-			return
+			return j + 1
 		}
 	}
 }
 
-// value moves past the value at s.i.
-func (s *skimmer) value() {
-	switch s.peek() {
+// skipValue returns the index after the value at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
 	case '"':
-		s.str()
+		end, _ := skipString(b, i)
+		return end
 	case '{', '[':
+		// Brackets are counted, not matched: values nobody asked for are
+		// only skipped.
 		depth := 0
-		for s.ok && s.i < len(s.b) {
-			switch s.b[s.i] {
+		for i < len(b) {
+			switch b[i] {
 			case '"':
-				s.str()
+				if i, _ = skipString(b, i); i < 0 {
+					return -1
+				}
 				continue
 			case '{', '[':
 				depth++
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					s.i++
-					return
+					return i + 1
 				}
 			}
-			s.i++
+			i++
 		}
-		s.ok = false
+		return -1
 	default:
-		start := s.i
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
+		for j := i; j < len(b); j++ {
+			switch b[j] {
 			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if s.i == start {
-					s.ok = false
+				if j == i {
+					return -1
 				}
-				return
+				return j
 			}
-			s.i++
 		}
-		s.ok = false
+		return -1
 	}
 }
