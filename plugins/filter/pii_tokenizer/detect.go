@@ -80,6 +80,8 @@ func (d *detector) scan(s string, noIP bool, dst []finding) []finding {
 	var atBuf [8]finding
 	at := atFindings(s, atBuf[:0])
 	ai := 0
+	lastColon := strings.LastIndexByte(s, ':')
+	m := marks{lastColon: lastColon, lastSep: max(lastColon, strings.LastIndexByte(s, '='))}
 	for i := 0; i < len(s); {
 		for ai < len(at) && at[ai].start < i {
 			ai++ // overlapped by an earlier finding
@@ -89,16 +91,20 @@ func (d *detector) scan(s string, noIP bool, dst []finding) []finding {
 			i = at[ai].end
 			continue
 		}
+		// The word at i is measured once here; the detectors that need its
+		// end get it instead of each scanning it again.
+		next := i + 1
+		if is(s[i], cWord) {
+			for next < len(s) && is(s[next], cWord) {
+				next++
+			}
+		}
 		if i == 0 || !is(s[i-1], cWord) {
-			if f, ok := d.at(s, i); ok && !(noIP && f.kind == kindIP) {
+			if f, ok := d.at(s, i, next, m); ok && !(noIP && f.kind == kindIP) {
 				dst = append(dst, f)
 				i = f.end
 				continue
 			}
-		}
-		next := i + 1
-		for next < len(s) && is(s[next-1], cWord) && is(s[next], cWord) {
-			next++
 		}
 		if ai < len(at) && at[ai].start < next {
 			next = at[ai].start // an email local part inside this word
@@ -108,13 +114,24 @@ func (d *detector) scan(s string, noIP bool, dst []finding) []finding {
 	return dst
 }
 
-// at tries every detector that can start at word start i.
-func (d *detector) at(s string, i int) (finding, bool) {
+// marks are where the last separators of the scanned text lie. Most words
+// are not followed by any, and the detectors that need one are skipped
+// without looking at the word.
+type marks struct {
+	lastColon int // the last ':', -1 if none: an IPv6 address has two at or after its start
+	lastSep   int // the last ':' or '=': a "name: value" secret has one after its name
+}
+
+// at tries every detector that can start at word start i; the word bytes
+// (cWord) run to wordEnd.
+func (d *detector) at(s string, i, wordEnd int, m marks) (finding, bool) {
 	c := s[i]
 	switch {
 	case c >= '0' && c <= '9':
-		if f, ok := ipv6At(s, i); ok {
-			return f, true
+		if m.lastColon > i {
+			if f, ok := ipv6At(s, i); ok {
+				return f, true
+			}
 		}
 		return d.numeric(s, i)
 	case c == '+' || c == '(':
@@ -124,21 +141,27 @@ func (d *detector) at(s string, i int) (finding, bool) {
 	case c == ':':
 		return ipv6At(s, i)
 	case is(c, cWord) && c < 0x80:
-		if f, ok := prefixSecretAt(s, i); ok {
-			return f, true
+		if tokenRulesByByte[c] != nil || c == 'e' { // provider prefixes, eyJ of a JWT
+			if f, ok := prefixSecretAt(s, i); ok {
+				return f, true
+			}
 		}
-		if f, ok := authSchemeAt(s, i); ok {
-			return f, true
+		if c|0x20 == 'b' { // Bearer, Basic
+			if f, ok := authSchemeAt(s, i); ok {
+				return f, true
+			}
 		}
-		if f, ok := d.keyValueAt(s, i); ok {
-			return f, true
+		if m.lastSep >= wordEnd {
+			if f, ok := d.keyValueAt(s, i, wordEnd); ok {
+				return f, true
+			}
 		}
 		if is(c, cUpper) {
 			if f, ok := ibanAt(s, i); ok {
 				return f, true
 			}
 		}
-		if is(c, cHex) {
+		if is(c, cHex) && m.lastColon > i {
 			return ipv6At(s, i)
 		}
 	}

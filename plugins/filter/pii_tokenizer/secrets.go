@@ -60,10 +60,29 @@ var tokenRulesByByte = func() (t [256][]tokenRule) {
 	return t
 }()
 
+// tokenSecondBytes is, per first byte, the set of second bytes its rules'
+// prefixes have (bit b-64 for byte b; every prefix's second byte is in
+// 64..127). Most words fail this test on their first two bytes, before any
+// prefix is compared.
+var tokenSecondBytes = func() (t [256]uint64) {
+	for c, rules := range tokenRules {
+		for _, r := range rules {
+			if r.prefix[1] < 64 || r.prefix[1] > 127 {
+				panic("token prefix " + r.prefix + ": second byte outside 64..127")
+			}
+			t[c] |= 1 << (r.prefix[1] - 64)
+		}
+	}
+	return t
+}()
+
 func prefixSecretAt(s string, i int) (finding, bool) {
 	c := s[i]
 	if c == 'e' {
 		return jwtAt(s, i)
+	}
+	if i+1 >= len(s) || s[i+1] < 64 || s[i+1] > 127 || tokenSecondBytes[c]&(1<<(s[i+1]-64)) == 0 {
+		return finding{}, false
 	}
 	for _, r := range tokenRulesByByte[c] {
 		if !strings.HasPrefix(s[i:], r.prefix) {
@@ -149,8 +168,10 @@ func authSchemeAt(s string, i int) (finding, bool) {
 
 // keyValueAt finds secrets written as text: "DB_PASSWORD=hunter2",
 // "api_key: abc", `"client_secret": "..."` inside a JSON string, "?token=...".
-func (d *detector) keyValueAt(s string, i int) (finding, bool) {
-	j := i
+// The name is word bytes and '-': it starts with the word at i, which runs
+// to wordEnd, so the scan resumes there.
+func (d *detector) keyValueAt(s string, i, wordEnd int) (finding, bool) {
+	j := min(wordEnd, i+64)
 	for j < len(s) && j-i < 64 && (is(s[j], cWord) || s[j] == '-') {
 		j++
 	}
