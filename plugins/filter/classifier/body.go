@@ -7,11 +7,17 @@ import (
 	"unsafe"
 )
 
-// member is one top-level member of an event object, as raw bytes.
+// member is one top-level member of an event object, as offsets into the
+// body: a slice of members holds no pointers, so filling it needs no write
+// barriers and the collector never scans it.
 type member struct {
-	key   string // unquoted (keys with escapes are compared in their raw form); aliases the body
-	value []byte // raw JSON value
+	k0, k1 int   // the key without its quotes, body[k0:k1]; keys with escapes are compared raw
+	v0, v1 int   // the raw JSON value, body[v0:v1]
+	id     keyID // set by read
 }
+
+func (m *member) key(body []byte) []byte   { return body[m.k0:m.k1] }
+func (m *member) value(body []byte) []byte { return body[m.v0:m.v1] }
 
 // members splits a JSON object into its top-level members without decoding
 // the values, so they can be copied through, replaced or dropped.
@@ -32,7 +38,7 @@ func members(body []byte, dst []member) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := aliasString(body[i+1 : kend-1])
+		k0, k1 := i+1, kend-1
 		i = skipWS(body, kend)
 		if i >= len(body) || body[i] != ':' {
 			return nil, fmt.Errorf("invalid JSON at offset %d: want ':'", i)
@@ -42,7 +48,7 @@ func members(body []byte, dst []member) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		dst = append(dst, member{key: key, value: body[i:vend]})
+		dst = append(dst, member{k0: k0, k1: k1, v0: i, v1: vend})
 		i = skipWS(body, vend)
 		if i < len(body) && body[i] == ',' {
 			i = skipWS(body, i+1)

@@ -112,12 +112,10 @@ type Classifier struct {
 	passUnknown    bool
 	enabled        frameworkSet
 	compliance     [1 << len(frameworkIDs)]complianceSet // by framework set
-	itoa           map[int]string                        // retention_days attribute values
+	keys           map[string]keyID                      // member keys the filter knows
 
 	// per-record scratch, reused: Process runs on one goroutine
-	mem  []member
-	ev   event
-	vals []byte
+	mem []member
 
 	mu    sync.Mutex // guards stats; Invoke runs beside Process
 	stats stats
@@ -190,10 +188,10 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 			}
 		}
 		cs.joined = strings.Join(cs.ids, ",")
-		cs.json, _ = json.Marshal(cs.ids)
+		js, _ := json.Marshal(cs.ids)
+		cs.json = string(js)
 		c.compliance[set] = cs
 	}
-	c.itoa = map[int]string{}
 
 	c.types = map[string]*typePolicy{}
 	for name, d := range seedTypes {
@@ -271,8 +269,25 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		}
 		c.rules = append(c.rules, rr)
 	}
+	c.resolvePolicies()
 	c.stats = stats{processed: map[string]uint64{}, filtered: map[string]uint64{}, byClass: map[string]uint64{}, byFramework: map[string]uint64{}}
 	return nil
+}
+
+// resolvePolicies works out once, for every policy, what classifying and
+// rewriting an event of its type would otherwise look up per event.
+func (c *Classifier) resolvePolicies() {
+	names := c.buildKeys()
+	for _, p := range c.policies() {
+		p.active = c.active[p.name]
+		p.nameJSON = string(appendQuoted(nil, p.name))
+		p.indexJSON = string(appendQuoted(nil, p.index))
+		for set, cs := range c.compliance {
+			// the longest applicable retention wins
+			p.retention[set] = strconv.Itoa(max(p.retentionDays, cs.retentionDays))
+		}
+		p.actions = c.actionsFor(p, names)
+	}
 }
 
 func set(xs []string) map[string]bool {
@@ -315,11 +330,11 @@ func (c *Classifier) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, erro
 
 // classify updates r in place and returns an alert record to emit after it.
 func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reason string) {
-	ev, err := c.read(r.Body)
-	if err != nil {
+	var ev event
+	if err := c.read(r.Body, &ev); err != nil {
 		return nil, false, err.Error()
 	}
-	v, drop, reason := c.decide(ev)
+	v, drop, reason := c.decide(&ev)
 	if reason != "" {
 		return nil, false, reason
 	}
@@ -327,13 +342,13 @@ func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reas
 		c.stats.filtered[v.typ]++
 		return nil, true, ""
 	}
-	r.Body = c.rewrite(ev, v, v.pol)
+	r.Body = c.rewrite(&ev, v, v.pol)
 	r.Type, r.Severity, r.Classification = v.typ, v.severity, v.level.String()
 	if r.Attributes == nil {
 		r.Attributes = make(map[string]string, 3)
 	}
 	r.Attributes["index"] = v.index
-	r.Attributes["retention_days"] = c.days(v.retentionDays)
+	r.Attributes["retention_days"] = v.retention
 	r.Attributes["compliance"] = v.compliance.joined
 	c.stats.processed[v.typ]++
 	c.stats.byClass[r.Classification]++
@@ -341,19 +356,9 @@ func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reas
 		c.stats.byFramework[f]++
 	}
 	if v.alert != "" && c.active[sdk.EventSecurityThreats] {
-		alert = c.alertRecord(r, ev, v)
+		alert = c.alertRecord(r, &ev, v)
 	}
 	return alert, false, ""
-}
-
-// days formats a retention; the few values configuration allows are kept.
-func (c *Classifier) days(n int) string {
-	s, ok := c.itoa[n]
-	if !ok {
-		s = strconv.Itoa(n)
-		c.itoa[n] = s
-	}
-	return s
 }
 
 // alertRecord builds the seed's real-time alert: a security threat event
@@ -374,10 +379,10 @@ func (c *Classifier) alertRecord(r *sdk.Record, ev *event, v verdict) *sdk.Recor
 		"auto_generated":    true,
 		"details":           strings.ReplaceAll(v.alert, "_", " ") + " detected",
 	}
-	for _, m := range ev.members {
-		switch m.key {
-		case "user_id", "session_id", "client_id", "mcp_endpoint", "source_ip", "server", "trace_id":
-			body[m.key] = json.RawMessage(m.value)
+	for i := range ev.members {
+		switch m := &ev.members[i]; m.id {
+		case keyUserID, keySessionID, keyClientID, keyMCPEndpoint, keySourceIP, keyServer, keyTraceID:
+			body[fixedKeys[m.id]] = json.RawMessage(m.value(ev.body))
 		}
 	}
 	raw, err := json.Marshal(body)

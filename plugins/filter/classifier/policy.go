@@ -126,6 +126,16 @@ var levelNames = []string{"PUBLIC", "INTERNAL", "CONFIDENTIAL", "SECRET", "RESTR
 
 func (l level) String() string { return levelNames[l] }
 
+// json is the level's name as a JSON string.
+func (l level) json() string { return levelJSON[l] }
+
+var levelJSON = func() (q [levelRestricted + 1]string) {
+	for i, n := range levelNames {
+		q[i] = `"` + n + `"`
+	}
+	return q
+}()
+
 // levelByName accepts a level's name in any case and spelling ("Secret",
 // "confidential"). It runs for every event, so the common spellings are
 // matched without normalizing (which allocates).
