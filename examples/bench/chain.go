@@ -218,21 +218,20 @@ func (dr *driver) drive(clients, rate int, d time.Duration) []time.Duration {
 		}
 		close(next)
 	}()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p, err := newPoster(dr.url, "application/x-ndjson", dr.body)
+			if err != nil {
+				panic(err) // the url is ours
+			}
+			defer p.close()
 			var mine []time.Duration
 			for range next {
 				t0 := time.Now()
-				resp, err := client.Post(dr.url, "application/x-ndjson", bytes.NewReader(dr.body))
-				if err != nil {
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted {
+				status, err := p.post()
+				if err == nil && status == http.StatusAccepted {
 					mine = append(mine, time.Since(t0))
 				}
 			}
