@@ -17,19 +17,35 @@ import (
 // pathNode is one level of the configured body paths: "arguments" scans the
 // whole arguments value; "error.message" scans only message inside error.
 type pathNode struct {
-	children map[string]*pathNode
+	// children are few (a path or two per level), so a linear search by
+	// name costs less than hashing every member name of the event.
+	children []pathChild
 	all      bool
 }
 
+type pathChild struct {
+	name string
+	node *pathNode
+}
+
+func (n *pathNode) child(name []byte) *pathNode {
+	for _, c := range n.children {
+		if c.name == string(name) {
+			return c.node
+		}
+	}
+	return nil
+}
+
 func buildPaths(paths []string) *pathNode {
-	root := &pathNode{children: map[string]*pathNode{}}
+	root := &pathNode{}
 	for _, p := range paths {
 		n := root
 		for _, seg := range strings.Split(p, ".") {
-			c := n.children[seg]
+			c := n.child([]byte(seg))
 			if c == nil {
-				c = &pathNode{children: map[string]*pathNode{}}
-				n.children[seg] = c
+				c = &pathNode{}
+				n.children = append(n.children, pathChild{seg, c})
 			}
 			n = c
 		}
@@ -197,7 +213,7 @@ func (w *walker) object(i int, node *pathNode, scan bool, ctx kind, noIP bool, d
 		var child *pathNode
 		childScan, childCtx, childNoIP := scan, ctx, noIP
 		if !scan && node != nil {
-			if child = node.children[string(key)]; child != nil && child.all {
+			if child = node.child(key); child != nil && child.all {
 				childScan = true
 			}
 		}
