@@ -103,9 +103,10 @@ type Classifier struct {
 	customPolicy   *typePolicy
 	frameworks     map[string]framework
 	frameworkOrder []string
-	piiLevels      map[string]level
-	secretLevel    level
+	pii            map[string]piiEffect // by pii_tokenizer finding type
+	secretLevel    level                // of finding types pii does not name
 	rules          []rule
+	resourceRules  bool // some rule matches resources
 	maxResult      int
 	minimize       bool
 	realtime       bool
@@ -119,6 +120,12 @@ type Classifier struct {
 
 	mu    sync.Mutex // guards stats; Invoke runs beside Process
 	stats stats
+}
+
+// piiEffect is what one pii finding type brings to an event.
+type piiEffect struct {
+	level      level
+	frameworks frameworkSet
 }
 
 type stats struct {
@@ -245,9 +252,9 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		}
 	}
 
-	c.piiLevels = map[string]level{}
+	c.pii = map[string]piiEffect{}
 	for k, l := range seedPIILevels {
-		c.piiLevels[k] = l
+		c.pii[k] = piiEffect{level: l, frameworks: frameworkBit(piiFrameworks[k])}
 	}
 	c.secretLevel = levelSecret
 	for k, name := range cfg.PIIClassification {
@@ -255,12 +262,16 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		if k == piiSecretsGroup {
 			c.secretLevel = l
 		} else {
-			c.piiLevels[k] = l
+			e := c.pii[k]
+			e.level = l
+			c.pii[k] = e
 		}
 	}
 
 	c.rules = c.rules[:0]
+	c.resourceRules = false
 	for _, r := range cfg.Rules {
+		c.resourceRules = c.resourceRules || r.Resource != ""
 		rr := rule{tool: r.Tool, resource: r.Resource}
 		rr.level, rr.hasLevel = levelByName(r.Classification)
 		for _, f := range r.Frameworks {

@@ -118,7 +118,9 @@ func (c *Classifier) read(body []byte, ev *event) error {
 				ev.resource, _ = str(m.value(body))
 			}
 		case keyArguments:
-			if ev.resource == "" {
+			// Only resource rules read the resource; searching the arguments
+			// for it is the costliest part of reading, so it waits for one.
+			if ev.resource == "" && c.resourceRules {
 				ev.resource, _ = jsonparser.GetString(m.value(body), "uri")
 			}
 		case keyClassification:
@@ -191,7 +193,7 @@ func (c *Classifier) decide(ev *event) (v verdict, drop bool, reject string) {
 
 	v.severity = pol.severity
 	if ev.severity != "" {
-		if v.severity = severities[strings.ToLower(ev.severity)]; v.severity == "" {
+		if v.severity = severityOf(ev.severity); v.severity == "" {
 			return v, false, fmt.Sprintf("unknown severity %q (want info, low, medium, warning, high, critical)", ev.severity)
 		}
 	} else if ev.failed && severityRank[v.severity] < severityRank["warning"] {
@@ -208,12 +210,12 @@ func (c *Classifier) decide(ev *event) (v verdict, drop bool, reject string) {
 			if n, err := strconv.Atoi(string(val)); err != nil || n <= 0 {
 				return nil
 			}
-			if l := c.piiLevel(string(k)); l > v.level {
-				v.level = l
+			e, ok := c.pii[string(k)]
+			if !ok {
+				e.level = c.secretLevel // every other pii_tokenizer type is a secret or credential
 			}
-			if f := piiFrameworks[string(k)]; f != "" {
-				fw |= frameworkBit(f) // kept only when enabled, below
-			}
+			v.level = max(v.level, e.level)
+			fw |= e.frameworks // kept only when enabled, below
 			return nil
 		})
 	}
@@ -259,14 +261,25 @@ func (r rule) matches(tool, resource string) bool {
 	return true
 }
 
-func (c *Classifier) piiLevel(typ string) level {
-	if l, ok := c.piiLevels[typ]; ok {
-		return l
+// severityOf is the canonical severity an event's severity names, or "".
+// Most events already carry a canonical one, which needs neither lowering
+// nor a lookup.
+func severityOf(s string) string {
+	switch s {
+	case "info":
+		return "info"
+	case "low":
+		return "low"
+	case "medium":
+		return "medium"
+	case "warning":
+		return "warning"
+	case "high":
+		return "high"
+	case "critical":
+		return "critical"
 	}
-	if _, personal := seedPIILevels[typ]; personal {
-		return levelConfidential
-	}
-	return c.secretLevel // every other pii_tokenizer type is a secret or credential
+	return severities[strings.ToLower(s)]
 }
 
 // severityJSON quotes a canonical severity.
@@ -355,6 +368,9 @@ func appendMember[K, V []byte | string](out []byte, key K, val V) []byte {
 // characters; an object or array becomes a string of its first n characters
 // of JSON text, as the seed's str(result)[:1000] did.
 func truncate(raw []byte, n int) ([]byte, bool) {
+	if len(raw) <= n {
+		return nil, false // the text has no more characters than raw has bytes
+	}
 	text := aliasString(raw) // only counted and copied
 	if s, ok := str(raw); ok {
 		text = s
