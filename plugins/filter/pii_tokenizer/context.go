@@ -46,56 +46,116 @@ var suffixKeyKinds = []struct {
 	{"ssn", kindSSN}, {"iban", kindIBAN}, {"cardnumber", kindCreditCard},
 }
 
-// keyContext resolves key names to kinds, with the configured extras.
+// keyContext resolves key names to kinds, with the configured extras. The
+// names are kept in a trie read from a name's last byte backwards: the walk
+// from the end finds both the whole name and every suffix rule on one path,
+// and most names leave it after a byte or two, where hashing them for a map
+// lookup would read them whole. Nodes are built once, at Configure.
 type keyContext struct {
-	extra map[string]kind
+	nodes []keyNode // nodes[0] is the root
 }
 
+type keyNode struct {
+	next   [36]uint32 // child per normalized byte (keyIndex); 0 = none, the root is nobody's child
+	exact  kind       // the kind of the whole name that ends here, if any
+	suffix kind       // the kind of the suffix rule that ends here, if any
+	rank   uint8      // the rule's position in suffixKeyKinds: the first listed wins
+}
+
+// maxKeyLen is the longest normalized name that is looked up; longer names
+// are no key this filter knows.
+const maxKeyLen = 64
+
+// keyIndex is 1 + the trie index of a byte that names keep (a-z with A-Z
+// folded onto it, 0-9), and 0 for bytes normalization drops.
+var keyIndex = func() (t [256]uint8) {
+	for c := 0; c < 26; c++ {
+		t['a'+c], t['A'+c] = uint8(1+c), uint8(1+c)
+	}
+	for c := 0; c < 10; c++ {
+		t['0'+c] = uint8(27 + c)
+	}
+	return t
+}()
+
 func newKeyContext(keyNames map[string]string) keyContext {
-	kc := keyContext{extra: map[string]kind{}}
-	for name, typ := range keyNames {
+	kc := keyContext{nodes: make([]keyNode, 1, 1024)}
+	for name, k := range exactKeyKinds {
+		kc.insert(name).exact = k
+	}
+	for name, typ := range keyNames { // configured names win over built-in ones
 		if k, ok := kindByName(typ); ok {
-			kc.extra[normalizeKey(name)] = k
+			kc.insert(normalizeKey(name)).exact = k
+		}
+	}
+	for i, s := range suffixKeyKinds {
+		if n := kc.insert(s.suffix); n.suffix == kindNone {
+			n.suffix, n.rank = s.kind, uint8(i)
 		}
 	}
 	return kc
 }
 
-// lookup returns the kind a raw JSON key name implies, or kindNone. It does
-// not allocate for names up to 64 bytes.
-func (kc keyContext) lookup(raw []byte) kind {
-	var buf [64]byte
-	n := 0
-	for _, c := range raw {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		default:
-			continue
+// insert returns the node for a normalized name, adding the missing ones.
+func (kc *keyContext) insert(name string) *keyNode {
+	n := uint32(0)
+	for p := len(name) - 1; p >= 0; p-- {
+		b := keyIndex[name[p]] - 1
+		if kc.nodes[n].next[b] == 0 {
+			kc.nodes = append(kc.nodes, keyNode{})
+			kc.nodes[n].next[b] = uint32(len(kc.nodes) - 1)
 		}
-		if n == len(buf) {
-			return kindNone
-		}
-		buf[n] = c
-		n++
+		n = kc.nodes[n].next[b]
 	}
-	if n == 0 {
+	return &kc.nodes[n]
+}
+
+// lookup returns the kind a raw JSON key name implies, or kindNone: a
+// configured or built-in name (compared normalized: lower case, letters and
+// digits only), else the first suffix rule the name ends with.
+func (kc *keyContext) lookup(raw []byte) kind { return lookupKey(kc, raw) }
+
+func (kc *keyContext) lookupString(raw string) kind { return lookupKey(kc, raw) }
+
+func lookupKey[T string | []byte](kc *keyContext, raw T) kind {
+	if len(raw) > maxKeyLen && normalizedLen(raw) > maxKeyLen {
 		return kindNone
 	}
-	key := buf[:n]
-	if k, ok := kc.extra[string(key)]; ok {
-		return k
-	}
-	if k, ok := exactKeyKinds[string(key)]; ok {
-		return k
-	}
-	for _, s := range suffixKeyKinds {
-		if len(key) > len(s.suffix) && string(key[len(key)-len(s.suffix):]) == s.suffix {
-			return s.kind
+	n := &kc.nodes[0]
+	best, bestRank := kindNone, uint8(255)
+	for p := len(raw) - 1; p >= 0; p-- {
+		b := keyIndex[raw[p]]
+		if b == 0 {
+			continue
+		}
+		next := n.next[b-1]
+		if next == 0 {
+			break
+		}
+		n = &kc.nodes[next]
+		if n.exact == kindNone && n.suffix == kindNone {
+			continue
+		}
+		if normalizedLen(raw[:p]) == 0 { // the whole name
+			if n.exact != kindNone {
+				return n.exact
+			}
+		} else if n.suffix != kindNone && n.rank < bestRank { // a suffix, shorter than the name
+			best, bestRank = n.suffix, n.rank
 		}
 	}
-	return kindNone
+	return best
+}
+
+// normalizedLen counts the bytes of raw that a normalized name keeps.
+func normalizedLen[T string | []byte](raw T) int {
+	n := 0
+	for i := 0; i < len(raw); i++ {
+		if keyIndex[raw[i]] != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func normalizeKey(name string) string {

@@ -185,7 +185,7 @@ func (d *detector) keyValueAt(s string, i, wordEnd int) (finding, bool) {
 	if k >= len(s) || (s[k] != ':' && s[k] != '=') {
 		return finding{}, false
 	}
-	kd := d.keys.lookup([]byte(s[i:j]))
+	kd := d.keys.lookupString(s[i:j])
 	if !kd.isSecret() && kd != kindSSN {
 		return finding{}, false
 	}
