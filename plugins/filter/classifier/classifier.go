@@ -117,6 +117,7 @@ type Classifier struct {
 
 	// per-record scratch, reused: Process runs on one goroutine
 	mem []member
+	out []byte // the body being rewritten
 
 	mu    sync.Mutex // guards stats; Invoke runs beside Process
 	stats stats

@@ -2,12 +2,10 @@ package classifier
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"path"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/buger/jsonparser"
 
@@ -280,125 +278,4 @@ func severityOf(s string) string {
 		return "critical"
 	}
 	return severities[strings.ToLower(s)]
-}
-
-// severityJSON quotes a canonical severity.
-func severityJSON(s string) string {
-	switch s {
-	case "info":
-		return `"info"`
-	case "low":
-		return `"low"`
-	case "medium":
-		return `"medium"`
-	case "warning":
-		return `"warning"`
-	case "high":
-		return `"high"`
-	case "critical":
-		return `"critical"`
-	}
-	return string(appendQuoted(nil, s))
-}
-
-// rewrite builds the classified body: set fields replaced in place (or
-// appended), fields outside the type's list dropped, result truncated.
-func (c *Classifier) rewrite(ev *event, v verdict, pol *typePolicy) []byte {
-	set := [numSetKeys]string{v.typJSON, severityJSON(v.severity), v.level.json(), v.compliance.json, v.retention, pol.indexJSON}
-	body := ev.body
-	// kept members, plus the set members when they are appended, plus result_truncated
-	size := len(`{,"result_truncated":true}`)
-	for _, val := range set {
-		size += len(`,"retention_days":`) + len(val)
-	}
-	for i := range ev.members {
-		if m := &ev.members[i]; pol.actions[m.id] != actDrop {
-			size += m.k1 - m.k0 + m.v1 - m.v0 + 4
-		}
-	}
-	out := make([]byte, 0, size)
-	out = append(out, '{')
-	var done [numSetKeys]bool
-	truncated := false
-	for i := range ev.members {
-		m := &ev.members[i]
-		val := m.value(body)
-		switch pol.actions[m.id] {
-		case actDrop:
-			continue
-		case actSet:
-			s := m.id - keyEventType
-			if done[s] {
-				continue
-			}
-			done[s] = true
-			out = appendMember(out, m.key(body), set[s])
-			continue
-		case actResult:
-			if cut, ok := truncate(val, c.maxResult); ok {
-				val, truncated = cut, true
-			}
-		}
-		out = appendMember(out, m.key(body), val)
-	}
-	for s, val := range set {
-		if !done[s] {
-			out = appendMember(out, fixedKeys[keyEventType+keyID(s)], val)
-		}
-	}
-	if truncated {
-		out = appendMember(out, "result_truncated", "true")
-	}
-	return append(out, '}')
-}
-
-// appendMember appends one member to an object being written after its '{';
-// the key is copied raw, escapes and all.
-func appendMember[K, V []byte | string](out []byte, key K, val V) []byte {
-	if len(out) > 1 {
-		out = append(out, ',')
-	}
-	out = append(out, '"')
-	out = append(out, key...)
-	out = append(out, '"', ':')
-	return append(out, val...)
-}
-
-// truncate shortens a result to n characters: a string keeps its first n
-// characters; an object or array becomes a string of its first n characters
-// of JSON text, as the seed's str(result)[:1000] did.
-func truncate(raw []byte, n int) ([]byte, bool) {
-	if len(raw) <= n {
-		return nil, false // the text has no more characters than raw has bytes
-	}
-	text := aliasString(raw) // only counted and copied
-	if s, ok := str(raw); ok {
-		text = s
-	}
-	if utf8.RuneCountInString(text) <= n {
-		return nil, false
-	}
-	cut, i := 0, 0
-	for i = range text {
-		if cut == n {
-			break
-		}
-		cut++
-	}
-	b, _ := json.Marshal(text[:i])
-	return b, true
-}
-
-// appendQuoted appends s as json.Marshal quotes it; names and index values
-// are nearly always plain ASCII, which needs no escaping.
-func appendQuoted(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s)
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
