@@ -117,12 +117,12 @@ func (w *walker) process(body []byte) ([]byte, bool, error) {
 
 func (w *walker) ws(i int) int {
 	for i < len(w.body) {
-		switch w.body[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
+		// Most events are compact: one compare passes every byte but blanks
+		// and control characters.
+		if c := w.body[i]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
 			return i
 		}
+		i++
 	}
 	return i
 }
@@ -464,9 +464,12 @@ func (w *walker) appendPII(out []byte) []byte {
 			out = append(out, ',')
 		}
 		first = false
-		out = strconv.AppendQuote(out, k.String())
+		out = append(append(append(out, '"'), k.String()...), '"') // type names need no escaping
 		out = append(out, ':')
 		out = strconv.AppendInt(out, int64(merged[k]), 10)
+	}
+	if len(foreign) == 0 {
+		return append(out, '}')
 	}
 	names := make([]string, 0, len(foreign))
 	for name := range foreign {
