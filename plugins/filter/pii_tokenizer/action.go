@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+// b32 is the standard base32 alphabet in lower case, as tokens show it.
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // replacer turns findings into their replacement text. It owns one HMAC
 // state, reset per value, so the hot path builds no crypto state; it is used
@@ -19,7 +20,6 @@ type replacer struct {
 	actions  [numKinds]action
 	tokenLen int
 	sum      [sha256.Size]byte
-	enc      [52]byte
 	msg      []byte // the HMAC input, reused
 }
 
@@ -56,17 +56,15 @@ func (r *replacer) appendReplacement(dst []byte, k kind, value, norm string) []b
 	case actMask:
 		return appendMask(dst, k, value)
 	default:
-		b32.Encode(r.enc[:], r.digest(k, norm))
 		dst = append(dst, "tok_"...)
 		dst = append(dst, k.String()...)
 		dst = append(dst, '_')
-		for _, c := range r.enc[:r.tokenLen] {
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst = append(dst, c)
-		}
-		return dst
+		// Base32 turns each 5 bytes into 8 characters on their own, so the
+		// first tokenLen characters need only the first groups of the digest.
+		sum := r.digest(k, norm)
+		n := len(dst)
+		dst = b32.AppendEncode(dst, sum[:min(len(sum), (r.tokenLen+7)/8*5)])
+		return dst[:n+r.tokenLen]
 	}
 }
 
