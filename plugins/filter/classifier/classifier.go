@@ -113,7 +113,7 @@ type Classifier struct {
 	passUnknown    bool
 	enabled        frameworkSet
 	compliance     [1 << len(frameworkIDs)]complianceSet // by framework set
-	keys           map[string]keyID                      // member keys the filter knows
+	keys           keyTable                              // member keys the filter knows
 
 	// per-record scratch, reused: Process runs on one goroutine
 	mem []member

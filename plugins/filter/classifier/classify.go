@@ -97,7 +97,7 @@ func (c *Classifier) read(body []byte, ev *event) error {
 	*ev = event{body: body, members: ms}
 	for i := range ms {
 		m := &ms[i]
-		m.id = c.keys[string(m.key(body))]
+		m.id = c.keys.id(m.key(body))
 		switch m.id {
 		case keyEventType:
 			ev.typ, _ = str(m.value(body))

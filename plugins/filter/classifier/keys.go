@@ -70,15 +70,13 @@ const (
 // field that alwaysKept or a policy names, and returns each id's key.
 func (c *Classifier) buildKeys() []string {
 	names := append([]string{}, fixedKeys[:]...)
-	c.keys = make(map[string]keyID, 64)
+	ids := make(map[string]bool, 64)
 	for id, k := range fixedKeys {
-		if id != int(keyOther) {
-			c.keys[k] = keyID(id)
-		}
+		ids[k] = id != int(keyOther)
 	}
 	add := func(k string) {
-		if _, ok := c.keys[k]; !ok {
-			c.keys[k] = keyID(len(names))
+		if !ids[k] {
+			ids[k] = true
 			names = append(names, k)
 		}
 	}
@@ -90,7 +88,61 @@ func (c *Classifier) buildKeys() []string {
 			add(k)
 		}
 	}
+	c.keys = newKeyTable(names)
 	return names
+}
+
+// keyTable maps member keys to their ids. It is looked up once for every
+// member of every event, so it is a table of its own rather than a map: the
+// keys are few and fixed at Configure, and a hash of a key's length and
+// three of its bytes, in a table kept at most a quarter full, finds most
+// keys at the first slot with one comparison.
+type keyTable struct {
+	slots []keySlot // a power of two of them
+	shift uint      // 32 - log2(len(slots))
+}
+
+type keySlot struct {
+	key string
+	id  keyID // keyOther marks an empty slot
+}
+
+// newKeyTable holds names[id] for every id but keyOther's.
+func newKeyTable(names []string) keyTable {
+	bits := uint(6)
+	for 1<<bits < 4*len(names) {
+		bits++
+	}
+	t := keyTable{slots: make([]keySlot, 1<<bits), shift: 32 - bits}
+	for id, k := range names {
+		if keyID(id) == keyOther {
+			continue
+		}
+		i := t.hash([]byte(k))
+		for t.slots[i].id != keyOther {
+			i = (i + 1) & uint32(len(t.slots)-1)
+		}
+		t.slots[i] = keySlot{key: k, id: keyID(id)}
+	}
+	return t
+}
+
+func (t *keyTable) hash(k []byte) uint32 {
+	var h uint32
+	if n := len(k); n > 0 {
+		h = uint32(n)<<24 | uint32(k[0])<<16 | uint32(k[n/2])<<8 | uint32(k[n-1])
+	}
+	return (h * 0x9E3779B1) >> t.shift // Fibonacci hashing: the high bits mix all four
+}
+
+// id returns k's id, or keyOther for a key the table does not hold.
+func (t *keyTable) id(k []byte) keyID {
+	for i := t.hash(k); ; i = (i + 1) & uint32(len(t.slots)-1) {
+		s := &t.slots[i]
+		if s.id == keyOther || s.key == string(k) {
+			return s.id
+		}
+	}
 }
 
 // actionsFor resolves, for every key id, what rewriting an event of policy p
