@@ -100,7 +100,9 @@ func locate(body []byte, root *pathNode, spans []span) ([]span, bool) {
 // does not expect rather than guess. Its functions take the body and an
 // index into it and return the index after what they read, or -1 when the
 // body is malformed: the index lives in a register, where a struct behind a
-// pointer was stored and loaded again around every byte.
+// pointer was stored and loaded again around every byte. It runs over every
+// member of every event, so the common case, compact JSON, is tested first
+// and takes few calls: each call spills the registers in use.
 
 // object reads the object at b[i] ('{'), collecting the spans of the fields
 // under n. path is the object's own path, which is n.dotted unless a "*"
@@ -117,7 +119,11 @@ func object(b []byte, i int, n *pathNode, path string, exact bool, spans []span)
 			c, viaWild = n.wild, true
 		}
 		if c == nil {
-			i = skipValue(b, i)
+			if i < len(b) && b[i] == '"' { // most values are strings: one call less
+				i = skipString(b, i)
+			} else {
+				i = skipOther(b, i)
+			}
 		} else {
 			childExact := exact && !viaWild
 			childPath := c.dotted
@@ -140,6 +146,10 @@ func object(b []byte, i int, n *pathNode, path string, exact bool, spans []span)
 		if i < 0 {
 			return -1, spans
 		}
+		if i < len(b) && b[i] == ',' { // compact JSON: the next member right after the value
+			i++
+			continue
+		}
 		i, more = next(b, i)
 	}
 	return i, spans
@@ -155,26 +165,50 @@ func open(b []byte, i int) (int, bool) {
 	return i, true
 }
 
-// member reads `"key":` at b[i] and returns the key and the index of the
-// value. The key is unescaped when it holds escapes: "res\u0075lt" may
-// spell a field's name.
+// member reads `"key":` at b[i] (after space) and returns the key and the
+// index of the value. The key is unescaped when it holds escapes:
+// "res\u0075lt" may spell a field's name.
 func member(b []byte, i int) ([]byte, int) {
+	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '"' {
 		return nil, -1
 	}
-	end, escaped := skipString(b, i)
-	if end < 0 {
-		return nil, -1
+	// The key's closing quote, eight bytes at a time while there is neither
+	// a quote nor a backslash in them; as in skipString, testing j against
+	// len(b)-7 lets the compiler drop the bounds checks. The scan is here
+	// rather than in a function of its own: one call less for every member.
+	j, escaped := i+1, false
+	for ; j < len(b)-7; j += 8 {
+		w := binary.LittleEndian.Uint64(b[j : j+8])
+		if m := hasByte(w, '"') | hasByte(w, '\\'); m != 0 {
+			j += bits.TrailingZeros64(m) / 8
+			break
+		}
 	}
-	key := b[i+1 : end-1]
+	for ; j < len(b) && b[j] != '"'; j++ { // the last few bytes of the body, or a backslash
+		if b[j] == '\\' {
+			escaped = true
+			break
+		}
+	}
+	if escaped {
+		j = escapedStringEnd(b, i, j) - 1
+	}
+	if j < 0 || j >= len(b) {
+		return nil, -1 // the key does not end
+	}
+	key := b[i+1 : j]
 	if escaped {
 		var k string
-		if json.Unmarshal(b[i:end], &k) != nil {
+		if json.Unmarshal(b[i:j+1], &k) != nil {
 			return nil, -1
 		}
 		key = []byte(k)
 	}
-	i = skipSpace(b, end)
+	if j+2 < len(b) && b[j+1] == ':' && b[j+2] > ' ' { // compact JSON
+		return key, j + 2
+	}
+	i = skipSpace(b, j+1)
 	if i >= len(b) || b[i] != ':' {
 		return nil, -1
 	}
@@ -182,13 +216,14 @@ func member(b []byte, i int) ([]byte, int) {
 }
 
 // next moves past the ',' after a member and reports whether another
-// follows; at the closing '}' it moves past it and reports false.
+// follows; at the closing '}' it moves past it and reports false. member
+// skips the space after the comma.
 func next(b []byte, i int) (int, bool) {
 	i = skipSpace(b, i)
 	if i < len(b) {
 		switch b[i] {
 		case ',':
-			return skipSpace(b, i+1), true
+			return i + 1, true
 		case '}':
 			return i + 1, false
 		}
@@ -220,7 +255,7 @@ func encryptedIn(b []byte, i int, prefix string, spans []span) (int, []span) {
 		case i < len(b) && b[i] == '{':
 			i, spans = encryptedIn(b, i, prefix+string(key)+".", spans)
 		case i < len(b) && b[i] == '"' && bytes.HasPrefix(b[i+1:], []byte(Prefix)):
-			end, _ := skipString(b, i)
+			end := skipString(b, i)
 			if end < 0 {
 				// Spans are what was found before a fault, and an encrypted
 				// value cut short always counted as found, to the body's end.
@@ -270,32 +305,37 @@ func skipSpaceSlow(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index after the string at b[i] and whether it
-// holds a backslash (an escape), or -1 when it does not end.
-func skipString(b []byte, i int) (int, bool) {
-	// Eight bytes at a time while there is neither a quote nor a backslash
-	// in them: most strings of an event are short, where a search call's
-	// setup costs more than the search.
+// skipString returns the index after the string at b[i], or -1 when it
+// does not end. Values, unlike keys, need not be known free of escapes, so
+// it looks for quotes alone: a quote ends the string unless a backslash
+// precedes it, which is rare and left to escapedStringEnd.
+func skipString(b []byte, i int) int {
+	// Eight bytes at a time while there is no quote in them: most strings
+	// of an event are short, where a search call's setup costs more than
+	// the search. Reading b[i] first, and testing j against len(b)-7, lets
+	// the compiler drop the bounds checks.
+	_ = b[i]
 	j := i + 1
-	for ; j+8 <= len(b); j += 8 {
-		w := binary.LittleEndian.Uint64(b[j : j+8])
-		if m := hasByte(w, '"') | hasByte(w, '\\'); m != 0 {
-			j += bits.TrailingZeros64(m) / 8
-			if b[j] == '"' {
-				return j + 1, false
-			}
-			return escapedStringEnd(b, i, j), true
+	for ; j < len(b)-7; j += 8 {
+		if m := hasByte(binary.LittleEndian.Uint64(b[j:j+8]), '"'); m != 0 {
+			return stringEnd(b, i, j+bits.TrailingZeros64(m)/8)
 		}
 	}
 	for ; j < len(b); j++ { // the last few bytes of the body
-		switch b[j] {
-		case '"':
-			return j + 1, false
-		case '\\':
-			return escapedStringEnd(b, i, j), true
+		if b[j] == '"' {
+			return stringEnd(b, i, j)
 		}
 	}
-	return -1, false
+	return -1
+}
+
+// stringEnd returns the index after the string at b[i] whose first quote
+// after the opening one is b[j].
+func stringEnd(b []byte, i, j int) int {
+	if b[j-1] != '\\' { // b[i] itself when the string is empty
+		return j + 1
+	}
+	return escapedStringEnd(b, i, j)
 }
 
 // hasByte has the high bit set in each byte of w that equals c (and maybe
@@ -306,9 +346,9 @@ func hasByte(w uint64, c byte) uint64 {
 	return (x - lo) &^ x & hi
 }
 
-// escapedStringEnd returns the index after the string at b[i] from its
-// first backslash b[j] on, or -1: the string ends at the first quote after
-// an even run of backslashes.
+// escapedStringEnd returns the index after the string at b[i], searching
+// on from b[j], a backslash or a quote after one; or -1: the string ends at
+// the first quote after an even run of backslashes.
 func escapedStringEnd(b []byte, i, j int) int {
 	start := i + 1
 	for ; ; j++ {
@@ -329,13 +369,18 @@ func escapedStringEnd(b []byte, i, j int) int {
 
 // skipValue returns the index after the value at b[i], or -1.
 func skipValue(b []byte, i int) int {
+	if i < len(b) && b[i] == '"' {
+		return skipString(b, i)
+	}
+	return skipOther(b, i)
+}
+
+// skipOther is skipValue for all but strings.
+func skipOther(b []byte, i int) int {
 	if i >= len(b) {
 		return -1
 	}
 	switch b[i] {
-	case '"':
-		end, _ := skipString(b, i)
-		return end
 	case '{', '[':
 		// Brackets are counted, not matched: values nobody asked for are
 		// only skipped.
@@ -343,7 +388,7 @@ func skipValue(b []byte, i int) int {
 		for i < len(b) {
 			switch b[i] {
 			case '"':
-				if i, _ = skipString(b, i); i < 0 {
+				if i = skipString(b, i); i < 0 {
 					return -1
 				}
 				continue
