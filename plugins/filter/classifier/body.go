@@ -34,7 +34,7 @@ func members(body []byte, dst []member) ([]member, error) {
 		if i >= len(body) || body[i] != '"' {
 			return nil, fmt.Errorf("invalid JSON at offset %d: want a member name", i)
 		}
-		kend, err := skipValue(body, i, 0)
+		kend, err := skipString(body, i)
 		if err != nil {
 			return nil, err
 		}
@@ -139,22 +139,27 @@ func skipValue(b []byte, i, depth int) (int, error) {
 // bytes.IndexByte rather than byte by byte; a quote ends the string unless an
 // odd run of backslashes escapes it.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); {
+	for j := i + 1; j < len(b); j++ {
 		q := bytes.IndexByte(b[j:], '"')
 		if q < 0 {
 			break
 		}
 		j += q
-		k := j - 1
-		for k > i && b[k] == '\\' {
-			k--
-		}
-		if (j-k)%2 == 1 { // an even number of backslashes before the quote
+		if b[j-1] != '\\' || !escaped(b[i:j]) { // b[i] is the opening quote
 			return j + 1, nil
 		}
-		j++
 	}
 	return len(b), errors.New("invalid JSON: unterminated string")
+}
+
+// escaped reports whether s ends in an odd run of backslashes, which
+// escapes the byte after s.
+func escaped(s []byte) bool {
+	n := 0
+	for k := len(s) - 1; k >= 0 && s[k] == '\\'; k-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // aliasString views b as a string without copying. Bodies are never modified
