@@ -53,7 +53,7 @@ func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path str
 	dst = append(dst, '.')
 	dst = append(dst, d.kid...)
 	dst = append(dst, '.')
-	dst = base64.RawURLEncoding.AppendEncode(dst, sealed)
+	dst = appendBase64(dst, sealed)
 	if cap(sealed) > cap(ad)-len(ad) {
 		*bp = sealed[:0] // Seal needed a larger array: keep that one
 	} else {
