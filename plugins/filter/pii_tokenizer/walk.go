@@ -1,11 +1,10 @@
 package piitokenizer
 
 import (
-	"encoding/binary"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,9 +167,9 @@ func (w *walker) value(i int, node *pathNode, scan bool, ctx kind, noIP bool, de
 			return i, w.syntax(i, "',' or ']'")
 		}
 	case '"':
-		end, esc, err := w.str(i)
+		end, err := w.str(i)
 		if err == nil && scan {
-			err = w.leaf(i, end, esc, ctx, noIP)
+			err = w.leaf(i, end, ctx, noIP)
 		}
 		return end, err
 	default:
@@ -200,7 +199,7 @@ func (w *walker) object(i int, node *pathNode, scan bool, ctx kind, noIP bool, d
 		if i >= len(w.body) || w.body[i] != '"' {
 			return i, w.syntax(i, "a member name")
 		}
-		kend, _, err := w.str(i)
+		kend, err := w.str(i)
 		if err != nil {
 			return i, err
 		}
@@ -245,58 +244,37 @@ func (w *walker) object(i int, node *pathNode, scan bool, ctx kind, noIP bool, d
 	}
 }
 
-// str returns the offset after the string starting at i and whether it holds
-// escapes. Strings are most of an event's bytes, so the search for the next
-// quote or backslash runs eight bytes at a time.
-func (w *walker) str(i int) (int, bool, error) {
-	esc := false
+// str returns the offset after the string starting at i. Strings are most
+// of an event's bytes, so it finds quotes with bytes.IndexByte (vectorized)
+// instead of stepping through escapes: a quote ends the string unless an odd
+// run of backslashes comes right before it.
+func (w *walker) str(i int) (int, error) {
 	for j := i + 1; ; {
-		j = quoteOrBackslash(w.body, j)
-		if j >= len(w.body) {
-			break
+		q := bytes.IndexByte(w.body[j:], '"')
+		if q < 0 {
+			return len(w.body), errUnterminated
 		}
-		if w.body[j] == '"' {
-			return j + 1, esc, nil
+		q += j
+		n := 0
+		for q-n-1 > i && w.body[q-n-1] == '\\' {
+			n++
 		}
-		esc = true
-		j += 2 // the escaped byte, a quote or not, does not end the string
+		if n%2 == 0 {
+			return q + 1, nil
+		}
+		j = q + 1
 	}
-	return len(w.body), esc, errors.New("invalid JSON: unterminated string")
 }
 
-const (
-	lowBits  = 0x0101010101010101
-	highBits = 0x8080808080808080
-)
-
-// quoteOrBackslash returns the offset of the first '"' or '\\' in b at or
-// after j, or len(b) (or j, if larger) when there is none. Eight bytes are
-// tested per step: (x - 0x01..) &^ x has the high bit set in the first zero
-// byte of x, and only spuriously in bytes above it, so the lowest flag is
-// exact; x is the word XORed with a repeated quote, or backslash.
-func quoteOrBackslash(b []byte, j int) int {
-	for ; j+8 <= len(b); j += 8 {
-		v := binary.LittleEndian.Uint64(b[j:])
-		q, s := v^(lowBits*'"'), v^(lowBits*'\\')
-		if m := ((q-lowBits)&^q | (s-lowBits)&^s) & highBits; m != 0 {
-			return j + bits.TrailingZeros64(m)/8
-		}
-	}
-	for ; j < len(b); j++ {
-		if b[j] == '"' || b[j] == '\\' {
-			return j
-		}
-	}
-	return j
-}
+var errUnterminated = errors.New("invalid JSON: unterminated string")
 
 // leaf scans one string value (body[start:end], quotes included).
-func (w *walker) leaf(start, end int, esc bool, ctx kind, noIP bool) error {
+func (w *walker) leaf(start, end int, ctx kind, noIP bool) error {
 	raw := w.body[start+1 : end-1]
 	if len(raw) == 0 {
 		return nil
 	}
-	if esc {
+	if bytes.IndexByte(raw, '\\') >= 0 {
 		u, err := jsonparser.Unescape(raw, w.unesc)
 		if err != nil {
 			return fmt.Errorf("invalid JSON string at offset %d: %w", start, err)
