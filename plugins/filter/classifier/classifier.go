@@ -129,11 +129,6 @@ type piiEffect struct {
 	frameworks frameworkSet
 }
 
-type stats struct {
-	processed, filtered, byClass, byFramework map[string]uint64
-	rejected, alerts                          uint64
-}
-
 // Validate checks a configuration without side effects.
 func (c *Classifier) Validate(sc sdk.Config) error {
 	var cfg Config
@@ -188,7 +183,7 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		}
 	}
 	for set := range c.compliance {
-		cs := complianceSet{ids: []string{}}
+		cs := complianceSet{ids: []string{}, set: frameworkSet(set)}
 		for _, id := range c.frameworkOrder {
 			if frameworkSet(set)&frameworkBit(id) != 0 {
 				cs.ids = append(cs.ids, id)
@@ -282,7 +277,7 @@ func (c *Classifier) Configure(_ context.Context, sc sdk.Config) error {
 		c.rules = append(c.rules, rr)
 	}
 	c.resolvePolicies()
-	c.stats = stats{processed: map[string]uint64{}, filtered: map[string]uint64{}, byClass: map[string]uint64{}, byFramework: map[string]uint64{}}
+	c.stats = newStats()
 	return nil
 }
 
@@ -351,7 +346,7 @@ func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reas
 		return nil, false, reason
 	}
 	if drop {
-		c.stats.filtered[v.typ]++
+		c.countFiltered(&v)
 		return nil, true, ""
 	}
 	r.Body = c.rewrite(&ev, v, v.pol)
@@ -362,11 +357,7 @@ func (c *Classifier) classify(r *sdk.Record) (alert *sdk.Record, drop bool, reas
 	r.Attributes["index"] = v.index
 	r.Attributes["retention_days"] = v.retention
 	r.Attributes["compliance"] = v.compliance.joined
-	c.stats.processed[v.typ]++
-	c.stats.byClass[r.Classification]++
-	for _, f := range v.compliance.ids {
-		c.stats.byFramework[f]++
-	}
+	c.countProcessed(&v)
 	if v.alert != "" && c.active[sdk.EventSecurityThreats] {
 		alert = c.alertRecord(r, &ev, v)
 	}
@@ -424,8 +415,8 @@ func (c *Classifier) Invoke(_ context.Context, op string, _ json.RawMessage) (an
 			"compliance_frameworks": frameworks,
 			"retention_days":        c.cfg.RetentionDays,
 			"retention_by_type":     c.retentionByType(),
-			"events_processed":      sum(c.stats.processed),
-			"events_filtered":       sum(c.stats.filtered),
+			"events_processed":      sum(c.byType(false)),
+			"events_filtered":       sum(c.byType(true)),
 			"events_rejected":       c.stats.rejected,
 			"alerts_generated":      c.stats.alerts,
 		}, nil
@@ -437,11 +428,11 @@ func (c *Classifier) Invoke(_ context.Context, op string, _ json.RawMessage) (an
 			"event_types":              active,
 			"compliance_frameworks":    frameworks,
 			"real_time_monitoring":     c.realtime,
-			"total_events":             sum(c.stats.processed),
-			"events_by_type":           copyMap(c.stats.processed),
-			"filtered_by_type":         copyMap(c.stats.filtered),
-			"events_by_classification": copyMap(c.stats.byClass),
-			"events_by_framework":      copyMap(c.stats.byFramework),
+			"total_events":             sum(c.byType(false)),
+			"events_by_type":           c.byType(false),
+			"filtered_by_type":         c.byType(true),
+			"events_by_classification": c.stats.byClassName(),
+			"events_by_framework":      c.stats.byFrameworkID(),
 			"events_rejected":          c.stats.rejected,
 			"alerts_generated":         c.stats.alerts,
 		}, nil
@@ -478,22 +469,6 @@ func (c *Classifier) retentionByType() map[string]int {
 			d = max(d, c.frameworks[f].retentionDays)
 		}
 		out[t] = d
-	}
-	return out
-}
-
-func sum(m map[string]uint64) uint64 {
-	var n uint64
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func copyMap(m map[string]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }

@@ -29,6 +29,8 @@ type typePolicy struct {
 	indexJSON string                         //
 	retention [1 << len(frameworkIDs)]string // retention_days text by set of frameworks that apply
 	actions   []action                       // by key id: what rewrite does with a member
+
+	counts typeCounts // guarded by the classifier's mu
 }
 
 type rule struct {
@@ -69,6 +71,7 @@ type complianceSet struct {
 	joined        string   // the "compliance" attribute
 	json          string   // the "compliance" member
 	retentionDays int      // the longest retention among them
+	set           frameworkSet
 }
 
 // str returns a JSON string's text. Without escapes it is a view of v (see
