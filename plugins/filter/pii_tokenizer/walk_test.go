@@ -1,6 +1,7 @@
 package piitokenizer
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -46,5 +47,36 @@ func TestStringScanMatchesDefinition(t *testing.T) {
 				t.Errorf("str(%q) = %d %v, want %d ok=%v", w.body, end, err, wantEnd, ok)
 			}
 		}
+	}
+}
+
+// Every byte is encoded as before the run-copying change: quotes,
+// backslashes and control characters escaped, everything else as it is.
+func TestJSONStringEscapesOnlyWhatJSONNeeds(t *testing.T) {
+	var all []byte
+	for c := 0; c < 256; c++ {
+		all = append(all, byte(c), 'x')
+	}
+	var want []byte
+	want = append(want, '"')
+	for _, c := range all {
+		switch {
+		case c == '"' || c == '\\':
+			want = append(want, '\\', c)
+		case c == '\n':
+			want = append(want, `\n`...)
+		case c == '\r':
+			want = append(want, `\r`...)
+		case c == '\t':
+			want = append(want, `\t`...)
+		case c < 0x20:
+			want = append(want, fmt.Sprintf(`\u%04x`, c)...)
+		default:
+			want = append(want, c)
+		}
+	}
+	want = append(want, '"')
+	if got := appendJSONString([]byte("p"), all); string(got) != "p"+string(want) {
+		t.Errorf("appendJSONString:\n got %q\nwant %q", got, want)
 	}
 }
