@@ -18,9 +18,18 @@ type pathNode struct {
 	terminal bool   // a configured field ends here
 	children []*pathNode
 	wild     *pathNode // the "*" child
+	// Bit l is set when a child's key is l bytes long (bit 63: 63 or
+	// more): most keys of an event match no field, and one test of their
+	// length spares the search of the children.
+	keyLens uint64
 }
 
+func keyLenBit(key []byte) uint64 { return 1 << min(len(key), 63) }
+
 func (n *pathNode) child(key []byte) *pathNode {
+	if n.keyLens&keyLenBit(key) == 0 {
+		return nil
+	}
 	for _, c := range n.children {
 		if c.key == string(key) {
 			return c
@@ -44,6 +53,7 @@ func (n *pathNode) childOrNew(key string) *pathNode {
 		c.dotted = n.dotted + "." + key
 	}
 	n.children = append(n.children, c)
+	n.keyLens |= keyLenBit([]byte(key))
 	return c
 }
 
@@ -205,7 +215,7 @@ func member(b []byte, i int) ([]byte, int) {
 		}
 		key = []byte(k)
 	}
-	if j+2 < len(b) && b[j+1] == ':' && b[j+2] > ' ' { // compact JSON
+	if j < len(b)-2 && b[j+1] == ':' && b[j+2] > ' ' { // compact JSON
 		return key, j + 2
 	}
 	i = skipSpace(b, j+1)
