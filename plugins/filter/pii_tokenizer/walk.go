@@ -255,7 +255,10 @@ func (w *walker) str(i int) (int, error) {
 			return len(w.body), errUnterminated
 		}
 		q += j
-		n := 0
+		if w.body[q-1] != '\\' { // q-1 is at least i, the opening quote
+			return q + 1, nil
+		}
+		n := 1
 		for q-n-1 > i && w.body[q-n-1] == '\\' {
 			n++
 		}
