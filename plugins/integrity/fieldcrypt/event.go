@@ -90,6 +90,9 @@ func (kr *Keyring) EncryptEventSlab(slab *sdk.Slab, body []byte, f Fields, subje
 // another (a field inside a field also configured, or one path matched by
 // two patterns): the outer field is encrypted whole, the inner one with it.
 func outermost(spans []span) []span {
+	if len(spans) < 2 { // one field found, the common case: no sort to call
+		return spans
+	}
 	slices.SortFunc(spans, func(a, b span) int {
 		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(b.end, a.end))
 	})
