@@ -129,8 +129,8 @@ func (c *Classifier) read(body []byte, ev *event) error {
 		case keySuccess:
 			ev.failed = ev.failed || string(m.value(body)) == "false"
 		case keyError:
-			v := string(m.value(body))
-			ev.failed = ev.failed || (v != "null" && v != `""` && v != "false")
+			v := m.value(body)
+			ev.failed = ev.failed || (string(v) != "null" && string(v) != `""` && string(v) != "false")
 		case keyPII:
 			ev.pii = m.value(body)
 		case keyConfidence:
