@@ -44,7 +44,12 @@ func members(body []byte, dst []member) ([]member, error) {
 			return nil, fmt.Errorf("invalid JSON at offset %d: want ':'", i)
 		}
 		i = skipWS(body, i+1)
-		vend, err := skipValue(body, i, 0)
+		var vend int
+		if i < len(body) && body[i] == '"' { // most values are strings
+			vend, err = skipString(body, i)
+		} else {
+			vend, err = skipValue(body, i, 0)
+		}
 		if err != nil {
 			return nil, err
 		}
