@@ -70,6 +70,7 @@ func init() {
 		}
 		class[c] = m
 	}
+	initDetectors()
 }
 
 func is(c byte, m uint8) bool { return class[c]&m != 0 }
@@ -80,8 +81,11 @@ func (d *detector) scan(s string, noIP bool, dst []finding) []finding {
 	var atBuf [8]finding
 	at := atFindings(s, atBuf[:0])
 	ai := 0
+	// An IPv6 address has two colons at or after its start, and a "name:
+	// value" secret a ':' or '=' after its name: where the text has none
+	// left, those detectors are not tried, and most words try none.
 	lastColon := strings.LastIndexByte(s, ':')
-	m := marks{lastColon: lastColon, lastSep: max(lastColon, strings.LastIndexByte(s, '='))}
+	lastSep := max(lastColon, strings.LastIndexByte(s, '='))
 	for i := 0; i < len(s); {
 		for ai < len(at) && at[ai].start < i {
 			ai++ // overlapped by an earlier finding
@@ -100,10 +104,19 @@ func (d *detector) scan(s string, noIP bool, dst []finding) []finding {
 			}
 		}
 		if i == 0 || !is(s[i-1], cWord) {
-			if f, ok := d.at(s, i, next, m); ok && !(noIP && f.kind == kindIP) {
-				dst = append(dst, f)
-				i = f.end
-				continue
+			try := detectors[s[i]]
+			if lastColon <= i {
+				try &^= tryIPv6
+			}
+			if lastSep < next {
+				try &^= tryKeyValue
+			}
+			if try != 0 {
+				if f, ok := d.at(s, i, next, try); ok && !(noIP && f.kind == kindIP) {
+					dst = append(dst, f)
+					i = f.end
+					continue
+				}
 			}
 		}
 		if ai < len(at) && at[ai].start < next {
@@ -114,56 +127,87 @@ func (d *detector) scan(s string, noIP bool, dst []finding) []finding {
 	return dst
 }
 
-// marks are where the last separators of the scanned text lie. Most words
-// are not followed by any, and the detectors that need one are skipped
-// without looking at the word.
-type marks struct {
-	lastColon int // the last ':', -1 if none: an IPv6 address has two at or after its start
-	lastSep   int // the last ':' or '=': a "name: value" secret has one after its name
+// Detectors by the byte they start on. at tries those of a word's first
+// byte, in this order, minus those the text rules out (see scan).
+const (
+	tryNumeric  = 1 << iota // digits, '+', '(': IPv4, SSN, card, phone
+	tryPEM                  // '-': PEM private key
+	tryToken                // first bytes of provider prefixes, 'e' of eyJ (JWT)
+	tryAuth                 // 'b', 'B': Bearer, Basic
+	tryKeyValue             // ASCII letters and '_': "name: value" secrets
+	tryIBAN                 // upper case: IBAN
+	tryIPv6                 // hex digits, ':': IPv6
+)
+
+var detectors [256]uint8
+
+func initDetectors() {
+	for c := 0; c < 0x80; c++ {
+		var t uint8
+		switch {
+		case c >= '0' && c <= '9':
+			t = tryNumeric | tryIPv6
+		case c == '+' || c == '(':
+			t = tryNumeric
+		case c == '-':
+			t = tryPEM
+		case c == ':':
+			t = tryIPv6
+		case is(byte(c), cWord):
+			t = tryKeyValue
+			if tokenRulesByByte[c] != nil || c == 'e' {
+				t |= tryToken
+			}
+			if c|0x20 == 'b' {
+				t |= tryAuth
+			}
+			if is(byte(c), cUpper) {
+				t |= tryIBAN
+			}
+			if is(byte(c), cHex) {
+				t |= tryIPv6
+			}
+		}
+		detectors[c] = t
+	}
 }
 
-// at tries every detector that can start at word start i; the word bytes
-// (cWord) run to wordEnd.
-func (d *detector) at(s string, i, wordEnd int, m marks) (finding, bool) {
-	c := s[i]
-	switch {
-	case c >= '0' && c <= '9':
-		if m.lastColon > i {
+// at runs the detectors in try at word start i; the word bytes (cWord) run
+// to wordEnd.
+func (d *detector) at(s string, i, wordEnd int, try uint8) (finding, bool) {
+	if try&tryNumeric != 0 {
+		if try&tryIPv6 != 0 {
 			if f, ok := ipv6At(s, i); ok {
 				return f, true
 			}
 		}
 		return d.numeric(s, i)
-	case c == '+' || c == '(':
-		return d.numeric(s, i)
-	case c == '-':
+	}
+	if try&tryPEM != 0 {
 		return pemAt(s, i)
-	case c == ':':
+	}
+	if try&tryToken != 0 {
+		if f, ok := prefixSecretAt(s, i); ok {
+			return f, true
+		}
+	}
+	if try&tryAuth != 0 {
+		if f, ok := authSchemeAt(s, i); ok {
+			return f, true
+		}
+	}
+	if try&tryKeyValue != 0 {
+		if f, ok := d.keyValueAt(s, i, wordEnd); ok {
+			return f, true
+		}
+	}
+	if try&tryIBAN != 0 {
+		if f, ok := ibanAt(s, i); ok {
+			return f, true
+		}
+	}
+	if try&tryIPv6 != 0 {
 		return ipv6At(s, i)
-	case is(c, cWord) && c < 0x80:
-		if tokenRulesByByte[c] != nil || c == 'e' { // provider prefixes, eyJ of a JWT
-			if f, ok := prefixSecretAt(s, i); ok {
-				return f, true
-			}
-		}
-		if c|0x20 == 'b' { // Bearer, Basic
-			if f, ok := authSchemeAt(s, i); ok {
-				return f, true
-			}
-		}
-		if m.lastSep >= wordEnd {
-			if f, ok := d.keyValueAt(s, i, wordEnd); ok {
-				return f, true
-			}
-		}
-		if is(c, cUpper) {
-			if f, ok := ibanAt(s, i); ok {
-				return f, true
-			}
-		}
-		if is(c, cHex) && m.lastColon > i {
-			return ipv6At(s, i)
-		}
 	}
 	return finding{}, false
 }

@@ -84,7 +84,12 @@ func prefixSecretAt(s string, i int) (finding, bool) {
 	if i+1 >= len(s) || s[i+1] < 64 || s[i+1] > 127 || tokenSecondBytes[c]&(1<<(s[i+1]-64)) == 0 {
 		return finding{}, false
 	}
-	for _, r := range tokenRulesByByte[c] {
+	return tokenRuleAt(s, i)
+}
+
+// tokenRuleAt tries the rules of s[i], in order.
+func tokenRuleAt(s string, i int) (finding, bool) {
+	for _, r := range tokenRulesByByte[s[i]] {
 		if !strings.HasPrefix(s[i:], r.prefix) {
 			continue
 		}
