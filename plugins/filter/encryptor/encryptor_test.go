@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/sentinel-audit/sentinel/plugins/integrity"
+	"github.com/sentinel-audit/sentinel/plugins/integrity/fieldcrypt"
 	"github.com/sentinel-audit/sentinel/sdk"
 	"github.com/sentinel-audit/sentinel/sdk/sdktest"
 )
@@ -42,5 +44,39 @@ func TestRawKeyEncryptsWithoutLeakingAndValidates(t *testing.T) {
 		if err := (&Encryptor{}).Validate(sdk.Config{Raw: raw}); err == nil {
 			t.Errorf("config %v accepted", bad)
 		}
+	}
+}
+
+// The audit chain's event comes out with exactly arguments.path replaced by
+// an envelope, and decrypts back to the very bytes that went in.
+func TestChainEventEnvelopeDecryptsToItself(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if _, err := integrity.Keygen(keys, ""); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]any{"keys": keys, "fields": []string{"arguments.path"}})
+	e := &Encryptor{}
+	if err := e.Configure(context.Background(), sdk.Config{Raw: raw}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sdk.NewRecord([]byte(chainEvent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Process(context.Background(), &sdk.Batch{Records: []*sdk.Record{r}})
+	if err != nil || out.Len() != 1 {
+		t.Fatalf("out %v err %v", out, err)
+	}
+	enc := string(out.Records[0].Body)
+	envelope := regexp.MustCompile(`"path":"\$enc:v1\.[a-z2-7]+\.[A-Za-z0-9_-]+"`)
+	if loc := envelope.FindStringIndex(enc); loc == nil || enc[:loc[0]]+`"path":"/srv/projects/atlas/reports/2026/q3-summary.md"`+enc[loc[1]:] != chainEvent {
+		t.Fatalf("not the event with its path enveloped: %s", enc)
+	}
+	kr, err := fieldcrypt.OpenKeyring(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec, errs := kr.DecryptEvent(out.Records[0].Body, r.ID); len(errs) > 0 || string(dec) != chainEvent {
+		t.Fatalf("decrypted %s, errors %v", dec, errs)
 	}
 }
