@@ -1,5 +1,7 @@
 package piitokenizer
 
+import "math/bits"
+
 // kind is one detected type of sensitive value. Its name appears in tokens
 // (tok_<name>_...), redaction markers, the body's "pii" counts and the
 // record's "pii.<name>" attributes.
@@ -32,6 +34,23 @@ const (
 	kindGoogleAPIKey
 	numKinds
 )
+
+// kindSet is a set of kinds, bit k for kind k. The walker notes which
+// counts a body touched, so clearing and reading them visits those only.
+type kindSet uint32
+
+func (s *kindSet) add(k kind) { *s |= 1 << k }
+
+// all yields the kinds in the set in increasing order.
+func (s kindSet) all() func(yield func(kind) bool) {
+	return func(yield func(kind) bool) {
+		for ; s != 0; s &= s - 1 {
+			if !yield(kind(bits.TrailingZeros32(uint32(s)))) {
+				return
+			}
+		}
+	}
+}
 
 var kindNames = [numKinds]string{
 	kindNone:           "",

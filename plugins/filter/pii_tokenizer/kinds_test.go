@@ -13,3 +13,18 @@ func TestKindNamesNeedNoEscaping(t *testing.T) {
 		}
 	}
 }
+
+// Every kind fits in a kindSet.
+func TestKindSetHoldsEveryKind(t *testing.T) {
+	var s kindSet
+	for k := kindEmail; k < numKinds; k++ {
+		s.add(k)
+	}
+	var got []kind
+	for k := range s.all() {
+		got = append(got, k)
+	}
+	if len(got) != int(numKinds)-1 || got[0] != kindEmail || got[len(got)-1] != numKinds-1 {
+		t.Fatalf("kindSet holds %v", got)
+	}
+}

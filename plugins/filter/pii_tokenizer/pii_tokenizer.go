@@ -159,15 +159,15 @@ func (t *Tokenizer) Process(_ context.Context, in *sdk.Batch) (*sdk.Batch, error
 			if r.Attributes == nil {
 				r.Attributes = make(map[string]string, 4)
 			}
-			for k := kindEmail; k < numKinds; k++ {
+			for k := range t.walker.seen.all() {
 				if n := t.walker.counts[k]; n > 0 {
 					r.Attributes[attributeNames[k]] = strconv.Itoa(n) // counts under 100 do not allocate
 				}
 			}
 			changed++
 		}
-		for k, n := range t.walker.counts {
-			found[k] += uint64(n)
+		for k := range t.walker.seen.all() {
+			found[k] += uint64(t.walker.counts[k])
 		}
 		out.Records = append(out.Records, r)
 	}

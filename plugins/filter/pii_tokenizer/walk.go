@@ -75,6 +75,7 @@ type walker struct {
 	body     []byte
 	edits    []edit
 	counts   [numKinds]int
+	seen     kindSet // the kinds whose count was touched; the others are 0
 	found    []finding
 	unesc    []byte
 	text     []byte
@@ -91,7 +92,10 @@ type walker struct {
 // process returns the new body (the same slice when nothing changed) and
 // whether anything was found.
 func (w *walker) process(body []byte) ([]byte, bool, error) {
-	w.body, w.edits, w.counts, w.scratch = body, w.edits[:0], [numKinds]int{}, w.scratch[:0]
+	for k := range w.seen.all() {
+		w.counts[k] = 0
+	}
+	w.body, w.edits, w.seen, w.scratch = body, w.edits[:0], 0, w.scratch[:0]
 	w.piiStart, w.piiEnd, w.objEnd = -1, -1, -1
 	pos := w.ws(0)
 	if pos >= len(body) || body[pos] != '{' {
@@ -104,11 +108,7 @@ func (w *walker) process(body []byte) ([]byte, bool, error) {
 	if w.ws(end) != len(body) {
 		return nil, false, fmt.Errorf("unexpected data after the event object at offset %d", w.ws(end))
 	}
-	total := 0
-	for _, n := range w.counts {
-		total += n
-	}
-	if total == 0 {
+	if w.seen == 0 { // no findings
 		return body, false, nil
 	}
 	return w.rebuild(), true, nil
@@ -306,6 +306,7 @@ func (w *walker) leaf(start, end int, ctx kind, noIP bool) error {
 			w.onFinding(f.kind, text[f.start:f.end])
 		}
 		w.counts[f.kind]++
+		w.seen.add(f.kind)
 		changed = changed || w.rep.actions[f.kind] != actKeep
 	}
 	if !changed {
@@ -425,6 +426,7 @@ func (w *walker) appendPII(out []byte) []byte {
 			for name, n := range prev {
 				if k, ok := kindByName(name); ok {
 					merged[k] += n
+					w.seen.add(k)
 				} else {
 					if foreign == nil {
 						foreign = map[string]int{}
