@@ -223,7 +223,14 @@ func (w *walker) object(i int, node *pathNode, scan bool, ctx kind, noIP bool, d
 			childNoIP = noIP || isVersionKey(key)
 		}
 		start := i
-		if i, err = w.value(i, child, childScan, childCtx, childNoIP, depth); err != nil {
+		if !childScan && i < len(w.body) && w.body[i] == '"' {
+			// Most members are strings outside the scanned paths: their end
+			// is all the walk needs, without the dispatch in value.
+			i, err = w.str(i)
+		} else {
+			i, err = w.value(i, child, childScan, childCtx, childNoIP, depth)
+		}
+		if err != nil {
 			return i, err
 		}
 		if top && string(key) == "pii" {
