@@ -1,9 +1,6 @@
 package fieldcrypt
 
-import (
-	"encoding/base64"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // appendBase64 appends src in base64url without padding, exactly as
 // base64.RawURLEncoding.AppendEncode does, six bytes at a time: the
@@ -18,5 +15,18 @@ func appendBase64(dst, src []byte) []byte {
 			alphabet[v>>34&63], alphabet[v>>28&63], alphabet[v>>22&63], alphabet[v>>16&63])
 		src = src[6:]
 	}
-	return base64.RawURLEncoding.AppendEncode(dst, src)
+	for len(src) >= 3 {
+		v := uint(src[0])<<16 | uint(src[1])<<8 | uint(src[2])
+		dst = append(dst, alphabet[v>>18], alphabet[v>>12&63], alphabet[v>>6&63], alphabet[v&63])
+		src = src[3:]
+	}
+	switch len(src) { // the last one or two bytes: two or three digits, no padding
+	case 2:
+		v := uint(src[0])<<16 | uint(src[1])<<8
+		dst = append(dst, alphabet[v>>18], alphabet[v>>12&63], alphabet[v>>6&63])
+	case 1:
+		v := uint(src[0]) << 16
+		dst = append(dst, alphabet[v>>18], alphabet[v>>12&63])
+	}
+	return dst
 }
