@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -93,5 +94,30 @@ func TestSetValuesAreEscapedAsEncodingJSON(t *testing.T) {
 		`"compliance":[],"retention_days":365,"index":"i\u0026x"}`
 	if got := string(out.Records[0].Body); got != want {
 		t.Errorf("body\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A body too large for the reused rewrite buffer is handed to its record;
+// events rewritten after it must leave its bytes alone.
+func TestLargeBodiesKeepTheirBytes(t *testing.T) {
+	c := newClassifier(t, `{"audit_level":"enterprise","frameworks":["sox"],"max_result_chars":0}`)
+	large := func(fill string) (in, want string) {
+		result := strings.Repeat(fill, 100<<10)
+		in = `{"event_id":"01JD3X7Q8M0000000000000001","event_type":"mcp_tool_execution","result":"` + result + `","extra":1}`
+		want = `{"event_id":"01JD3X7Q8M0000000000000001","event_type":"mcp_tool_execution","result":"` + result +
+			`","severity":"info","classification":"INTERNAL","compliance":["sox"],"retention_days":2555,"index":"mcp-tools"}`
+		return in, want
+	}
+	inA, wantA := large("a")
+	inC, wantC := large("c")
+	out := run(t, c, inA, `{"event_type":"mcp_tool_execution","result":"small"}`, inC)
+	if len(out.Records) != 3 {
+		t.Fatalf("%d records", len(out.Records))
+	}
+	if got := string(out.Records[0].Body); got != wantA {
+		t.Errorf("first large body changed: %d bytes, want %d", len(got), len(wantA))
+	}
+	if got := string(out.Records[2].Body); got != wantC {
+		t.Errorf("second large body: %d bytes, want %d", len(got), len(wantC))
 	}
 }

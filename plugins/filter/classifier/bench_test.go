@@ -3,6 +3,7 @@ package classifier
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/sentinel-audit/sentinel/sdk"
@@ -51,6 +52,29 @@ func BenchmarkClassifyChainEvent(b *testing.B) {
 		for j := range batch.Records {
 			batch.Records[j] = &sdk.Record{Body: []byte(body), Attributes: map[string]string{"pii.email": "1"}}
 		}
+		if _, err := c.Process(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClassifyLargeResult is a tool execution whose 256 KiB result is
+// kept whole (max_result_chars = 0): the rewrite of a body too large to be
+// built in the reused buffer.
+func BenchmarkClassifyLargeResult(b *testing.B) {
+	body := `{"event_id":"01JD3X7Q8M0000000000000003","timestamp":"2026-11-23T10:00:00Z","event_type":"mcp_tool_execution",` +
+		`"severity":"info","session_id":"s-4f2a","user_id":"u-7","server":"files","tool_name":"read_file","result":"` +
+		strings.Repeat("lorem ipsum dolor sit amet, ", 256<<10/28) + `","duration_ms":12,"success":true}`
+	c := &Classifier{}
+	if err := c.Configure(context.Background(), sdk.Config{Raw: json.RawMessage(`{"audit_level":"enterprise","frameworks":["sox"],"max_result_chars":0}`)}); err != nil {
+		b.Fatal(err)
+	}
+	batch := &sdk.Batch{Records: make([]*sdk.Record, 1)}
+	in := []byte(body)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Records[0] = &sdk.Record{Body: in}
 		if _, err := c.Process(context.Background(), batch); err != nil {
 			b.Fatal(err)
 		}

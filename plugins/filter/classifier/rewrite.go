@@ -11,7 +11,14 @@ import (
 func (c *Classifier) rewrite(ev *event, v verdict, pol *typePolicy) []byte {
 	set := [numSetKeys]string{v.typJSON, severityJSON(v.severity), v.level.json(), v.compliance.json, v.retention, pol.indexJSON}
 	body := ev.body
-	w := bodyWriter{body: body, out: append(c.out[:0], '{')}
+	// The output is the body less what is dropped, plus what is set; room for
+	// that up front spares growing the buffer while writing (a longer set
+	// than 256 bytes, from a long index name, only makes it grow once).
+	buf := c.out[:0]
+	if need := len(body) + 256; cap(buf) < need {
+		buf = make([]byte, 0, need)
+	}
+	w := bodyWriter{body: body, out: append(buf, '{')}
 	var done [numSetKeys]bool
 	truncated := false
 	for i := range ev.members {
@@ -48,9 +55,10 @@ func (c *Classifier) rewrite(ev *event, v verdict, pol *typePolicy) []byte {
 	}
 	w.flush()
 	out := append(w.out, '}')
-	if cap(out) <= maxScratch {
-		c.out = out
+	if cap(out) > maxScratch {
+		return out // too large to keep as scratch: the record takes the buffer
 	}
+	c.out = out
 	// The body is written in scratch and copied to its exact size: a copy
 	// costs about what zeroing a buffer of estimated size would, and the
 	// record holds no slack.
