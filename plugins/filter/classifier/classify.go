@@ -25,8 +25,8 @@ type typePolicy struct {
 
 	// resolved at Configure for the hot path
 	active    bool                           // the audit level keeps the type
-	nameJSON  string                         // name and index as JSON strings
-	indexJSON string                         //
+	nameJSON  string                         // the name as a JSON string
+	indexJSON string                         // the index as a JSON string
 	retention [1 << len(frameworkIDs)]string // retention_days text by set of frameworks that apply
 	actions   []action                       // by key id: what rewrite does with a member
 
@@ -67,11 +67,11 @@ type verdict struct {
 // complianceSet is what a set of frameworks writes into an event, computed
 // once per set at Configure.
 type complianceSet struct {
-	ids           []string // in canonical order; shared, never modified
-	joined        string   // the "compliance" attribute
-	json          string   // the "compliance" member
-	retentionDays int      // the longest retention among them
-	set           frameworkSet
+	ids           []string     // in canonical order; shared, never modified
+	joined        string       // the "compliance" attribute
+	json          string       // the "compliance" member
+	retentionDays int          // the longest retention among them
+	set           frameworkSet // the frameworks, as the set they are indexed by
 }
 
 // str returns a JSON string's text. Without escapes it is a view of v (see
