@@ -362,7 +362,7 @@ func (d *detector) numeric(s string, i int) (finding, bool) {
 	ds := digits[:nd]
 	text := s[i:end]
 	grp := groups[:ng]
-	if s[i] == '(' && (grp[0] > 4 || s[i+1+int(grp[0])] != ')') {
+	if s[i] == '(' && (grp[0] > 4 || i+1+int(grp[0]) >= len(s) || s[i+1+int(grp[0])] != ')') {
 		return d.numeric(s, i+1) // a bracket around the text, not an area code
 	}
 

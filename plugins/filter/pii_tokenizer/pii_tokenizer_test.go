@@ -66,6 +66,10 @@ func TestDetectsSingleValues(t *testing.T) {
 		{"GITHUB_TOKEN=ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", "github_token=ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"},
 		{"password: null", ""},
 		{"the bearer of this letter", ""},
+		// a bracket the text ends inside: no area code, and no read past the end
+		{"(12", ""},
+		{"call (212", ""},
+		{"(212) 555-0188", "phone=(212) 555-0188"},
 	}
 	d := &detector{regions: defaultPhoneRegions, keys: newKeyContext(nil)}
 	for _, c := range cases {
