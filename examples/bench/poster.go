@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // poster sends one prebuilt HTTP/1.1 request again and again over a kept
@@ -33,26 +34,34 @@ func newPoster(target, contentType string, body []byte) (*poster, error) {
 	return &poster{addr: u.Host, req: append([]byte(head), body...)}, nil
 }
 
-// post sends the request and returns the answer's status code. A
-// connection the server closed is dialled again once.
+// post sends the request and returns the answer's status code, giving up
+// after a minute as the driver's HTTP client did. A kept-alive connection
+// the server closed meanwhile fails before any answer: that request is sent
+// again once on a new connection. Once an answer has begun, it is not: the
+// server may have taken the batch, and the driver would count it once.
 func (p *poster) post() (int, error) {
-	var err error
-	for attempt := 0; attempt < 2; attempt++ {
+	for attempt := 0; ; attempt++ {
 		if p.conn == nil {
-			if p.conn, err = net.Dial("tcp", p.addr); err != nil {
+			conn, err := net.DialTimeout("tcp", p.addr, time.Minute)
+			if err != nil {
 				return 0, err
 			}
-			p.r = bufio.NewReaderSize(p.conn, 8<<10)
+			p.conn, p.r = conn, bufio.NewReaderSize(conn, 8<<10)
 		}
-		var status int
-		if _, err = p.conn.Write(p.req); err == nil {
-			if status, err = p.readResponse(); err == nil {
+		_ = p.conn.SetDeadline(time.Now().Add(time.Minute))
+		_, err := p.conn.Write(p.req)
+		answered := false
+		if err == nil {
+			var status int
+			if status, answered, err = p.readResponse(); err == nil {
 				return status, nil
 			}
 		}
 		p.close()
+		if answered || attempt > 0 {
+			return 0, err
+		}
 	}
-	return 0, err
 }
 
 func (p *poster) close() {
@@ -63,12 +72,18 @@ func (p *poster) close() {
 }
 
 // readResponse reads one response: status line, headers, and a body framed
-// by Content-Length or chunked encoding, which it discards.
-func (p *poster) readResponse() (int, error) {
+// by Content-Length or chunked encoding, which it discards. answered says
+// whether any of it arrived.
+func (p *poster) readResponse() (status int, answered bool, err error) {
 	line, err := p.r.ReadSlice('\n')
-	if err != nil {
-		return 0, err
+	if answered = len(line) > 0; err != nil {
+		return 0, answered, err
 	}
+	status, err = p.readRest(line)
+	return status, true, err
+}
+
+func (p *poster) readRest(line []byte) (int, error) {
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
 		return 0, fmt.Errorf("bad status line %q", line)
 	}
