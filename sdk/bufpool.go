@@ -13,7 +13,7 @@ import (
 // every plugin connection. gRPC's default pool serves any message over
 // 32 KiB from 1 MiB buffers and clears a buffer's whole capacity on every
 // Get, so each batch of a few hundred KiB cost a megabyte of memclr in every
-// process it crossed (about a tenth of the host's CPU at full load). Here
+// process it crossed (about 14% of the host's CPU at full load). Here
 // every power of two from 256 bytes to 16 MiB is a class, so a buffer is at
 // most twice its message, and nothing is cleared: gRPC fills the length it
 // asked for before anything reads it, as its own transport's dirty pools rely on.

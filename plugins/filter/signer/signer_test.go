@@ -67,3 +67,38 @@ func TestMissingKeysFailClearly(t *testing.T) {
 		t.Fatal("configured without keys")
 	}
 }
+
+// Each event's entry record carries its line's leaf hash for a store in the
+// same process, right for that line and for nothing else.
+func TestEntryRecordsCarryTheirLeafHash(t *testing.T) {
+	raw, _ := json.Marshal(map[string]any{"keys": keygen(t)})
+	s := &Signer{}
+	if err := s.Configure(context.Background(), sdk.Config{DataDir: t.TempDir(), Raw: raw}); err != nil {
+		t.Fatal(err)
+	}
+	in := sdktest.Records(5)
+	out, err := s.Process(context.Background(), &sdk.Batch{Records: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withMemo := 0
+	for _, r := range out.Records {
+		memo, ok := r.Memo.(*integrity.LeafMemo)
+		if !ok {
+			continue // the genesis entry: the store hashes it
+		}
+		leaf, ok := memo.For(r.Body)
+		if !ok || string(leaf[:]) != string(integrity.LeafHash(r.Body)) {
+			t.Fatalf("memo of %s does not give its line's leaf hash", r.ID)
+		}
+		withMemo++
+	}
+	if withMemo != len(in) {
+		t.Fatalf("%d of %d event entries carry a leaf memo", withMemo, len(in))
+	}
+	for _, r := range in {
+		if r.Memo != nil {
+			t.Fatal("the signer left a memo on its input, which a retry sends again")
+		}
+	}
+}
