@@ -287,8 +287,8 @@ func (c *Classifier) resolvePolicies() {
 	names := c.buildKeys()
 	for _, p := range c.policies() {
 		p.active = c.active[p.name]
-		p.nameJSON = string(appendQuoted(nil, p.name))
-		p.indexJSON = string(appendQuoted(nil, p.index))
+		p.nameJSON = string(sdk.AppendJSONString(nil, p.name))
+		p.indexJSON = string(sdk.AppendJSONString(nil, p.index))
 		for set, cs := range c.compliance {
 			// the longest applicable retention wins
 			p.retention[set] = strconv.Itoa(max(p.retentionDays, cs.retentionDays))

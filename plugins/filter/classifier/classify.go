@@ -180,7 +180,7 @@ func (c *Classifier) decide(ev *event) (v verdict, drop bool, reject string) {
 		// The name outlives the body (it names the record's type and a stats
 		// key), so it is copied: one copy serves as the quoted body value and,
 		// inside its quotes, as the name when quoting escaped nothing.
-		q := string(appendQuoted(make([]byte, 0, len(v.typ)+2), v.typ))
+		q := string(sdk.AppendJSONString(make([]byte, 0, len(v.typ)+2), v.typ))
 		if v.typJSON = q; len(q) == len(v.typ)+2 {
 			v.typ = q[1 : len(q)-1]
 		} else {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/sentinel-audit/sentinel/sdk"
 )
 
 // rewrite builds the classified body: set fields replaced in place (or
@@ -126,7 +128,7 @@ func severityJSON(s string) string {
 	case "critical":
 		return `"critical"`
 	}
-	return string(appendQuoted(nil, s))
+	return string(sdk.AppendJSONString(nil, s))
 }
 
 // appendMember appends one member to an object being written after its '{';
@@ -164,18 +166,4 @@ func truncate(raw []byte, n int) ([]byte, bool) {
 	}
 	b, _ := json.Marshal(text[:i])
 	return b, true
-}
-
-// appendQuoted appends s as json.Marshal quotes it; names and index values
-// are nearly always plain ASCII, which needs no escaping.
-func appendQuoted(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s)
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }

@@ -430,7 +430,7 @@ func writeAccepted(w nethttp.ResponseWriter, ids []string) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, id)
+		b = sdk.AppendJSONString(b, id)
 	}
 	b = append(b, "]}\n"...)
 	h := w.Header()
@@ -451,20 +451,6 @@ var (
 
 // maxPooledAnswer bounds the buffers kept in answerBuffers.
 const maxPooledAnswer = 64 << 10
-
-// appendJSONString quotes s as json.Marshal does; ids are nearly always
-// ULIDs, which need no escaping, so anything else goes through json.Marshal.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(dst, q...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
-}
 
 func writeJSON(w nethttp.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
