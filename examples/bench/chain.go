@@ -154,8 +154,11 @@ output "file" "store" {
 		}
 	}
 	processes := "filters and store fused in one process"
-	if !b.fuse {
+	switch {
+	case !b.fuse:
 		processes = "a process per filter and the store"
+	case b.outage > 0: // the signer fans out to the store and the HEC output: neither joins the filters
+		processes = "filters fused in one process, the store and the HEC output apart"
 	}
 	fmt.Printf("| full audit chain, %s | %d | %d/s | %.0f | %.2f ms | %.2f ms | %.2f | %.0f MB |\n",
 		processes, b.batch, b.rate, float64(n)/wall.Seconds(), pct(lat, 50), pct(lat, 99),

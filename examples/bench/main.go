@@ -27,13 +27,17 @@ import (
 
 func main() {
 	if len(os.Args) >= 4 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
-		for _, d := range builtin.All() {
-			if d.Name == os.Args[3] && (len(os.Args) < 5 || string(d.Kind) == os.Args[4]) {
-				sdk.Serve(d)
-				return
-			}
+		var kind sdk.Kind
+		if len(os.Args) >= 5 {
+			kind = sdk.Kind(os.Args[4])
 		}
-		os.Exit(1)
+		def, err := builtin.Definition(os.Args[3], kind) // the host may ask for fused chains too
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		sdk.Serve(def)
+		return
 	}
 	sdk.ProfileFromEnv("pipebench-host")
 	records := flag.Int("records", 200000, "events per run")
@@ -120,7 +124,11 @@ func run(dir, input string, n, batch int, chain string, outOfProcess bool) resul
 		filters = fmt.Sprintf("filter \"passthrough\" \"p\" {\n  inputs = [input.jsonl.in]\n  batch {\n    max_records = %d\n    max_bytes   = \"16MiB\"\n  }\n}\n", batch)
 		next = "filter.passthrough.p"
 	}
-	src := fmt.Sprintf(`sentinel { data_dir = %q }
+	// fuse_filters off: the passthrough must keep its own process, or there is no hop to measure.
+	src := fmt.Sprintf(`sentinel {
+  data_dir     = %q
+  fuse_filters = false
+}
 input "jsonl" "in" {
   paths = [%q]
 }

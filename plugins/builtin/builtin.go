@@ -3,6 +3,9 @@
 package builtin
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/sentinel-audit/sentinel/plugins/filter/anomaly_detector"
 	"github.com/sentinel-audit/sentinel/plugins/filter/classifier"
 	"github.com/sentinel-audit/sentinel/plugins/filter/encryptor"
@@ -46,4 +49,39 @@ func All() []*sdk.Definition {
 		natsout.Definition,
 		otlp.Definition,
 	}
+}
+
+// Definition finds the bundled plugin a host asks a plugin process to
+// serve: name with its kind (empty: any kind), or bundled filters joined by
+// sdk.FuseSeparator, chained in one process (sdk.Fuse); for kind output, the
+// last name is the output they feed.
+func Definition(name string, kind sdk.Kind) (*sdk.Definition, error) {
+	names := strings.Split(name, sdk.FuseSeparator)
+	if len(names) == 1 {
+		for _, d := range All() {
+			if d.Name == name && (kind == "" || d.Kind == kind) {
+				return d, nil
+			}
+		}
+		return nil, fmt.Errorf("no bundled plugin %q (see `sentinel plugins list`)", strings.TrimSpace(name+" "+string(kind)))
+	}
+	if kind == "" {
+		kind = sdk.KindFilter
+	}
+	defs := make([]*sdk.Definition, len(names))
+	for i, n := range names {
+		want := sdk.KindFilter
+		if i == len(names)-1 {
+			want = kind
+		}
+		for _, d := range All() {
+			if d.Name == n && d.Kind == want {
+				defs[i] = d
+			}
+		}
+		if defs[i] == nil {
+			return nil, fmt.Errorf("no bundled %s %q (see `sentinel plugins list`)", want, n)
+		}
+	}
+	return sdk.Fuse(defs...)
 }
