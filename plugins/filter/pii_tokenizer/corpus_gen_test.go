@@ -1,6 +1,7 @@
 package piitokenizer
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -29,6 +30,30 @@ type corpusCase struct {
 	Event      json.RawMessage `json:"event"`
 	PII        []label         `json:"pii"`
 	Lookalikes []string        `json:"lookalikes"`
+}
+
+// readCorpus returns the labelled corpus's cases in file order.
+func readCorpus(t *testing.T) []corpusCase {
+	t.Helper()
+	f, err := os.Open(corpusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var cases []corpusCase
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var c corpusCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, c)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cases
 }
 
 type label struct {

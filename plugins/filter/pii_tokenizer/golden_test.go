@@ -1,7 +1,6 @@
 package piitokenizer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -91,18 +90,7 @@ func goldenCases(t *testing.T) []goldenCase {
 		text := strings.Repeat("order 550e8400-e29b-41d4 shipped to jane@example.com at 2026-11-23; ", n)
 		cases = append(cases, goldenCase{fmt.Sprintf("linear-%d", n), fmt.Appendf(nil, `{"event_type":"mcp_tool_execution","result":%q}`, text)})
 	}
-	f, err := os.Open(corpusPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var c corpusCase
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range readCorpus(t) {
 		cases = append(cases, goldenCase{c.Name, c.Event})
 	}
 	return cases

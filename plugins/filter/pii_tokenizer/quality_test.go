@@ -1,10 +1,7 @@
 package piitokenizer
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 )
@@ -14,22 +11,11 @@ import (
 // type and text; any other finding is a false positive of its type; a gold
 // label nobody found is a false negative of its type.
 func TestCorpusQuality(t *testing.T) {
-	f, err := os.Open(corpusPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	tk := newTestTokenizer(t, nil)
 	tp, fp, fn := map[string]int{}, map[string]int{}, map[string]int{}
 	var nPII, nLook, lookFlagged int
 	var misses []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var c corpusCase
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range readCorpus(t) {
 		gold := map[label]int{}
 		for _, l := range c.PII {
 			gold[l]++
