@@ -144,6 +144,10 @@ func (f *File) Process(ctx context.Context, in *sdk.Batch) (*sdk.Batch, error) {
 		known = known || ok
 	}
 	f.lines, f.leaves = lines[:0], leaves[:0]
+	// Kept for the next batch, the two buffers must not hold this batch's
+	// lines (and the signer's slabs behind them) alive meanwhile.
+	defer clear(lines)
+	defer clear(leaves)
 	if !known {
 		leaves = nil
 	}
