@@ -34,6 +34,7 @@ type chainBench struct {
 	clients  int
 	outage   time.Duration // also fan out to a HEC receiver that is down this long
 	fuse     bool          // fuse_filters: the four filters share one process
+	latLog   string        // when set, each measured request's send time and latency go here
 }
 
 func (b chainBench) run() error {
@@ -132,8 +133,13 @@ output "file" "store" {
 	rssDuring := &peak{}
 	stopSampling := sampleRSS(cmd.Process.Pid, rssDuring, time.Second)
 	start := time.Now()
-	lat := d.drive(b.clients, b.rate, b.duration)
+	lat, sent := d.drive(b.clients, b.rate, b.duration)
 	wall := time.Since(start)
+	if b.latLog != "" {
+		if err := writeLatencyLog(b.latLog, start, sent, lat); err != nil {
+			return err
+		}
+	}
 	cpu := treeCPU(cmd.Process.Pid) - cpu0
 	stopSampling()
 	n := len(lat) * b.batch
@@ -198,11 +204,10 @@ func newDriver(url string, batch int) *driver {
 }
 
 // drive sends for d at rate events/s from clients goroutines and returns
-// each request's latency.
-func (dr *driver) drive(clients, rate int, d time.Duration) []time.Duration {
+// each accepted request's latency and when it was sent.
+func (dr *driver) drive(clients, rate int, d time.Duration) (lat []time.Duration, sent []time.Time) {
 	interval := time.Duration(float64(time.Second) * float64(dr.batch) / float64(rate))
 	var mu sync.Mutex
-	var lat []time.Duration
 	var wg sync.WaitGroup
 	end := time.Now().Add(d)
 	next := make(chan time.Time, clients)
@@ -231,15 +236,18 @@ func (dr *driver) drive(clients, rate int, d time.Duration) []time.Duration {
 			}
 			defer p.close()
 			var mine []time.Duration
+			var at []time.Time
 			for range next {
 				t0 := time.Now()
 				status, err := p.post()
 				if err == nil && status == http.StatusAccepted {
 					mine = append(mine, time.Since(t0))
+					at = append(at, t0)
 				}
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			sent = append(sent, at...)
 			mu.Unlock()
 		}()
 	}
@@ -247,7 +255,24 @@ func (dr *driver) drive(clients, rate int, d time.Duration) []time.Duration {
 	if dr.warm == 0 {
 		dr.warm = len(lat) * dr.batch
 	}
-	return lat
+	return lat, sent
+}
+
+// writeLatencyLog writes one line per request, in the order sent: its send
+// time in ms from start, and its latency in ms. Periodic stalls (an fsync, a
+// segment rotation, a GC) show up as regular spikes that a percentile hides.
+func writeLatencyLog(path string, start time.Time, sent []time.Time, lat []time.Duration) error {
+	order := make([]int, len(sent))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return sent[order[a]].Before(sent[order[b]]) })
+	var buf bytes.Buffer
+	buf.WriteString("# sent_ms latency_ms\n")
+	for _, i := range order {
+		fmt.Fprintf(&buf, "%.3f %.3f\n", float64(sent[i].Sub(start).Microseconds())/1000, float64(lat[i].Microseconds())/1000)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 func pct(lat []time.Duration, p float64) float64 {

@@ -50,6 +50,7 @@ func main() {
 	clients := flag.Int("clients", 32, "concurrent HTTP clients, for -mode chain")
 	outage := flag.Duration("outage", 0, "for -mode chain: also fan out to a Splunk HEC receiver that is down this long")
 	fuse := flag.Bool("fuse", true, "for -mode chain: let the host run the four filters in one process (fuse_filters)")
+	latLog := flag.String("latency-log", "", "for -mode chain: write each measured request's send time and latency (ms) to this file")
 	flag.Parse()
 	if *mode == "chain" {
 		fmt.Printf("| pipeline | events/request | offered | events/s | p50 | p99 | CPU-µs/event | peak memory (PSS) sentinel+plugins |\n|---|---|---|---|---|---|---|---|\n")
@@ -57,7 +58,7 @@ func main() {
 		if *outage > 0 {
 			d = *outage
 		}
-		if err := (chainBench{sentinel: *sentinel, rate: *rate, duration: d, batch: *reqBatch, clients: *clients, outage: *outage, fuse: *fuse}).run(); err != nil {
+		if err := (chainBench{sentinel: *sentinel, rate: *rate, duration: d, batch: *reqBatch, clients: *clients, outage: *outage, fuse: *fuse, latLog: *latLog}).run(); err != nil {
 			fail(err)
 		}
 		return
