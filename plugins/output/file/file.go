@@ -46,7 +46,7 @@ set), after which the file is made read-only. Check a store with
 		{Name: "segment_age", Type: sdk.TypeDuration, Example: `"1h"`,
 			Description: "Seal the active segment once it is this old (checked when records arrive). Default: no age limit."},
 		{Name: "fsync", Type: sdk.TypeString, Default: store.FsyncInterval, Enum: []string{store.FsyncAlways, store.FsyncInterval, store.FsyncNever}, Example: `"interval"`,
-			Description: "always: fsync after every batch; interval: at most every fsync_interval; never: leave it to the OS (seals still fsync)."},
+			Description: "always: fsync after every batch, before it is answered; interval: every fsync_interval, in the background (batches never wait for it); never: leave it to the OS (seals still fsync)."},
 		{Name: "fsync_interval", Type: sdk.TypeDuration, Default: "1s", Example: `"1s"`,
 			Description: "Longest time written records may wait for an fsync with fsync = \"interval\"."},
 		{Name: "retention", Type: sdk.TypeDuration, Example: `"365d"`,

@@ -58,8 +58,12 @@ type Store struct {
 	entries  uint64 // in the active segment
 	created  time.Time
 	segHash  hash.Hash
-	lastSync time.Time
 	prevSeal string // hash of the last seal line written
+
+	flush         *flusher // nil with fsync = "always"
+	writebackFrom int64    // the active segment's write-back was started up to here
+	unsynced      bool     // appended since the flusher's last fsync
+	flushErr      error    // the flusher's failed fsync, for the next Append to return
 
 	ckpts *os.File
 
@@ -108,6 +112,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", opts.Dir, err)
 	}
 	s.ckpts = ck
+	s.startFlusher()
 	return s, nil
 }
 
@@ -117,7 +122,7 @@ func (s *Store) openSegment(n int) error {
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	s.seg, s.f, s.size, s.reserved, s.lines, s.entries = n, f, 0, 0, 0, 0
+	s.seg, s.f, s.size, s.reserved, s.lines, s.entries, s.writebackFrom = n, f, 0, 0, 0, 0, 0
 	s.created = s.opts.Now().UTC()
 	s.segHash = sha256.New()
 	s.total.Segments++
@@ -199,6 +204,7 @@ func (s *Store) writeHashed(b []byte, n int, hash bool) error {
 	}
 	s.lines += n
 	s.total.Lines += int64(n)
+	s.appended()
 	return nil
 }
 
@@ -217,6 +223,12 @@ func (s *Store) AppendLeaves(lines [][]byte, leaves []*[32]byte) error {
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("store closed")
+	}
+	if err := s.flushErr; err != nil {
+		// What the failed fsync covered may be lost: fail this batch so the
+		// failure shows, rather than answer it as if all were well.
+		s.flushErr = nil
+		return err
 	}
 	now := s.opts.Now()
 	if s.f == nil {
@@ -273,21 +285,10 @@ func (s *Store) AppendLeaves(lines [][]byte, leaves []*[32]byte) error {
 		return err
 	}
 	s.buf = buf[:0]
-	return s.syncPolicy(now)
-}
-
-func (s *Store) syncPolicy(now time.Time) error {
-	switch s.opts.Fsync {
-	case FsyncAlways:
-	case FsyncInterval:
-		if now.Sub(s.lastSync) < s.opts.FsyncInterval {
-			return nil
-		}
-	default:
-		return nil
+	if s.opts.Fsync != FsyncAlways {
+		return nil // the flusher's
 	}
-	s.lastSync = now
-	if err := s.f.Sync(); err != nil {
+	if err := syncSegment(s.f); err != nil {
 		return fmt.Errorf("fsync segment %d: %w", s.seg, err)
 	}
 	return s.ckpts.Sync()
@@ -379,6 +380,7 @@ func (s *Store) seal(reason string) error {
 
 // Close seals the active segment. It is idempotent.
 func (s *Store) Close() error {
+	s.stopFlusher()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
