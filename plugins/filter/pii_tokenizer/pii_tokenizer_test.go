@@ -161,6 +161,20 @@ func TestCountsMergeWithEarlierStage(t *testing.T) {
 	}
 }
 
+func TestClientSentCountsCannotWrapTheFindings(t *testing.T) {
+	tk := newTestTokenizer(t, nil)
+	r := process(t, tk, `{"pii":{"email":-5,"phone":0,"ssn":9223372036854775807},"result":"x@example.com"}`)
+	if !strings.Contains(string(r.Body), `"pii":{"email":1,"ssn":1073741824}`) {
+		t.Fatalf("%s", r.Body)
+	}
+	if got := tk.findings[kindEmail]; got != 1 {
+		t.Fatalf("email findings %d after a client sent a negative count", got)
+	}
+	if got := tk.findings[kindSSN]; got != 1<<30 {
+		t.Fatalf("ssn findings %d, want the capped count", got)
+	}
+}
+
 func TestConfiguredPathsOnly(t *testing.T) {
 	tk := newTestTokenizer(t, map[string]any{"paths": []string{"error.message"}})
 	r := process(t, tk, `{"arguments":{"to":"a@example.com"},"error":{"message":"no mailbox b@example.com","code":"b@example.com"}}`)

@@ -422,6 +422,10 @@ func (w *walker) appendScratch(f func([]byte) []byte) []byte {
 	return w.scratch[start:len(w.scratch):len(w.scratch)]
 }
 
+// maxEarlierCount caps a count taken from an earlier "pii" member, so that
+// no sum of them can overflow.
+const maxEarlierCount = 1 << 30
+
 // appendPII writes {"email":2,...} in canonical type order; counts from an
 // earlier "pii" member are added, and names this version does not know kept.
 func (w *walker) appendPII(out []byte) []byte {
@@ -432,7 +436,10 @@ func (w *walker) appendPII(out []byte) []byte {
 		if json.Unmarshal(w.body[w.piiStart:w.piiEnd], &prev) == nil {
 			for name, n := range prev {
 				if k, ok := kindByName(name); ok {
-					merged[k] += n
+					if n <= 0 {
+						continue // a count below one came from the client, not from a tokenizer: dropped, never subtracted
+					}
+					merged[k] += min(n, maxEarlierCount)
 					w.seen.add(k)
 				} else {
 					if foreign == nil {
