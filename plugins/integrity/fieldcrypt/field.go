@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 )
@@ -21,6 +22,15 @@ const version = "v1"
 // different key with the same id.
 var ErrCorrupt = errors.New("ciphertext corrupt or not for this field and event")
 
+// ErrAADTooLong refuses an event id or field path the AAD cannot frame:
+// each part carries a 16-bit length, and a longer part would make two
+// different (event, field) pairs share an AAD.
+var ErrAADTooLong = errors.New("event id or field path longer than 65535 bytes")
+
+func aadFits(kid, eventID, path string) bool {
+	return max(len(kid), len(eventID), len(path)) <= math.MaxUint16
+}
+
 // aad binds the format version, key id, event id and field path, so a
 // ciphertext cut from one field or event and pasted into another fails.
 func aad(dst []byte, kid, eventID, path string) []byte {
@@ -36,6 +46,9 @@ func aad(dst []byte, kid, eventID, path string) []byte {
 // JSON value plain of field path in event eventID, under the subject's key
 // (or the shared key when subject is empty).
 func (kr *Keyring) AppendEncrypted(dst, plain []byte, subject, eventID, path string) ([]byte, error) {
+	if !aadFits("", eventID, path) {
+		return dst, ErrAADTooLong
+	}
 	d, nonce, err := kr.keyFor(subject)
 	if err != nil {
 		return dst, err
@@ -104,6 +117,9 @@ func (kr *Keyring) Decrypt(s, eventID, path string) ([]byte, error) {
 	d, err := kr.lookup(kid)
 	if err != nil {
 		return nil, err
+	}
+	if !aadFits(kid, eventID, path) {
+		return nil, ErrAADTooLong
 	}
 	var abuf [128]byte
 	if len(sealed) < nonceSize+d.aead.Overhead() {

@@ -67,6 +67,31 @@ func TestCiphertextBoundToEventAndField(t *testing.T) {
 	}
 }
 
+func TestPartsTheAADCannotFrameAreRefused(t *testing.T) {
+	_, kr := testKeyring(t)
+	long := strings.Repeat("k", 1<<16)
+	if _, err := kr.AppendEncrypted(nil, []byte(`1`), "", "ev1", "arguments."+long); !errors.Is(err, ErrAADTooLong) {
+		t.Fatalf("path of 64 KiB: %v", err)
+	}
+	if _, err := kr.AppendEncrypted(nil, []byte(`1`), "", long, "arguments.n"); !errors.Is(err, ErrAADTooLong) {
+		t.Fatalf("event id of 64 KiB: %v", err)
+	}
+	// A "*" pattern takes the key from the event: a client's long key is
+	// refused, not encrypted under an AAD that could match another field.
+	f, _ := CompileFields([]string{"arguments.*"})
+	body := `{"arguments":{"` + long + `":"secret"}}`
+	if _, _, err := kr.EncryptEvent([]byte(body), f, "", "ev1"); !errors.Is(err, ErrAADTooLong) {
+		t.Fatalf("event with a 64 KiB key under arguments.*: %v", err)
+	}
+	enc, err := kr.AppendEncrypted(nil, []byte(`"secret"`), "", "ev1", "arguments.password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Decrypt(strings.Trim(string(enc), `"`), "ev1", "arguments."+long); !errors.Is(err, ErrAADTooLong) {
+		t.Fatalf("decrypt with a 64 KiB path: %v", err)
+	}
+}
+
 func TestWrongKeyringAndMissingKeyringFailClearly(t *testing.T) {
 	_, kr := testKeyring(t)
 	_, other := testKeyring(t)
