@@ -48,7 +48,7 @@ set), after which the file is made read-only. Check a store with
 		{Name: "fsync", Type: sdk.TypeString, Default: store.FsyncInterval, Enum: []string{store.FsyncAlways, store.FsyncInterval, store.FsyncNever}, Example: `"interval"`,
 			Description: "always: fsync after every batch, before it is answered; interval: every fsync_interval, in the background (batches never wait for it); never: leave it to the OS (seals still fsync)."},
 		{Name: "fsync_interval", Type: sdk.TypeDuration, Default: "1s", Example: `"1s"`,
-			Description: "Longest time written records may wait for an fsync with fsync = \"interval\"."},
+			Description: "About the longest time written records wait for an fsync with fsync = \"interval\" (the interval, plus an fsync in progress)."},
 		{Name: "retention", Type: sdk.TypeDuration, Example: `"365d"`,
 			Description: "Delete sealed segments sealed longer ago than this, oldest first; each deletion is recorded in retention.log as an mcp_compliance_events event. Default: keep forever."},
 		{Name: "keys", Type: sdk.TypeString, Example: `"./keys"`,
@@ -93,6 +93,9 @@ func (f *File) Configure(ctx context.Context, cfg sdk.Config) error {
 		Fsync: f.cfg.Fsync, FsyncInterval: f.cfg.FsyncInterval.Std(), Framed: f.cfg.Format == formatSealed,
 		OnWriteError: func(err error) {
 			f.log.Error("cannot write the store; retrying (free disk space to resume, nothing is dropped)", "path", f.cfg.Path, "error", err)
+		},
+		OnSyncError: func(err error) {
+			f.log.Error("background fsync of the store failed; the next batch fails, and records written since the last good fsync may not be on disk", "path", f.cfg.Path, "error", err)
 		},
 	}
 	if f.cfg.Keys != "" {

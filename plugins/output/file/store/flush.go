@@ -17,6 +17,11 @@ import (
 //   - with fsync = "interval", makes what was appended durable every
 //     interval while appends go on.
 //
+// A failed background fsync fails the next Append and is reported through
+// Options.OnSyncError. It is not retried in silence: on Linux the pages whose
+// write-back failed are marked clean, so a later fsync that succeeds does
+// not mean they reached the disk.
+//
 // Before it, the interval fsync ran inside Append under the store's lock:
 // at 150k events/s it pushed out a second of appends (~110 MB) while every
 // batch queued behind it, and a 256 MiB segment's seal did the same. Those
@@ -61,6 +66,7 @@ func (s *Store) flushLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	var reported time.Time
 	for {
 		sync := false
 		select {
@@ -72,7 +78,7 @@ func (s *Store) flushLoop() {
 		}
 		s.mu.Lock()
 		f, seg, from, to := s.f, s.seg, s.writebackFrom, s.size
-		sync = sync && s.unsynced && f != nil
+		sync = sync && s.unsynced
 		if f != nil {
 			s.writebackFrom = to
 		}
@@ -80,38 +86,46 @@ func (s *Store) flushLoop() {
 			s.unsynced = false
 		}
 		s.mu.Unlock()
-		if f == nil {
-			continue
-		}
-		if to > from {
-			startWriteback(f, from, to-from)
+		if f != nil && to > from {
+			s.writeback(f, from, to-from)
 		}
 		if !sync {
 			continue
 		}
-		err := syncSegment(f)
-		if errors.Is(err, os.ErrClosed) {
-			err = nil // sealed meanwhile, and a seal syncs
-		}
-		if err != nil {
-			err = fmt.Errorf("fsync segment %d: %w", seg, err)
-		} else if err = s.ckpts.Sync(); err != nil {
-			err = fmt.Errorf("fsync %s: %w", CheckpointsFile, err)
-		}
-		if err != nil {
-			s.mu.Lock()
-			s.unsynced = true
-			s.flushErr = err
-			s.mu.Unlock()
-			if s.opts.OnWriteError != nil {
-				s.opts.OnWriteError(err)
+		var err error
+		if f != nil { // else sealed with no segment opened since: only checkpoints.log may be behind
+			if err = s.syncFile(f); errors.Is(err, os.ErrClosed) {
+				err = nil // sealed meanwhile, and a seal syncs
+			} else if err != nil {
+				err = fmt.Errorf("fsync segment %d: %w", seg, err)
 			}
 		}
+		if err == nil {
+			if err = s.ckpts.Sync(); err != nil {
+				err = fmt.Errorf("fsync %s: %w", CheckpointsFile, err)
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if s.opts.OnSyncError != nil && time.Since(reported) >= 5*time.Second {
+			s.opts.OnSyncError(err)
+			reported = time.Now()
+		}
+		s.mu.Lock()
+		s.unsynced = true
+		s.flushErr = err
+		s.mu.Unlock()
 	}
 }
 
+// beginWriteback starts write-back of a range; a store takes it when
+// opened, and tests replace it first to see the ranges.
+var beginWriteback = startWriteback
+
 // syncSegment is an append's fsync (the flusher's, or with fsync = "always"
-// the append's own); tests replace it to count it or make it fail.
+// the append's own). A store takes it when opened; tests replace it first
+// to count fsyncs or make them fail.
 var syncSegment = (*os.File).Sync
 
 // stopFlusher ends the flusher and waits for it; it must not hold s.mu.

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,34 +56,74 @@ func TestIntervalFsyncHappensWithoutFurtherAppends(t *testing.T) {
 }
 
 func TestFailedBackgroundFsyncFailsTheNextAppendOnce(t *testing.T) {
-	failing := atomic.Bool{}
-	failing.Store(true)
+	var fails, good atomic.Int32
+	fails.Store(1)
 	swapSync(t, func(f *os.File) error {
-		if failing.Load() {
+		if fails.Add(-1) >= 0 {
 			return errEIO
 		}
+		good.Add(1)
 		return f.Sync()
 	})
 	var reported atomic.Int32
 	st := openPlain(t, Options{Fsync: FsyncInterval, FsyncInterval: 10 * time.Millisecond,
-		OnWriteError: func(error) { reported.Add(1) }})
+		OnSyncError: func(error) { reported.Add(1) }})
 	if err := st.Append([][]byte{[]byte(`{"a":1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, st, "told of the failed fsync", func() bool { return st.flushErr != nil })
-	failing.Store(false)
-	err := st.Append([][]byte{[]byte(`{"a":2}`)})
-	if !errors.Is(err, errEIO) || reported.Load() == 0 {
-		t.Fatalf("append after a failed fsync: %v (reported %d times)", err, reported.Load())
+	if reported.Load() != 1 {
+		t.Fatalf("OnSyncError called %d times for one failure", reported.Load())
+	}
+	// With no further write, the flusher tries again: what it could not
+	// sync is still to be synced.
+	eventually(t, st, "synced again", func() bool { return good.Load() > 0 && !st.unsynced })
+	if err := st.Append([][]byte{[]byte(`{"a":2}`)}); !errors.Is(err, errEIO) {
+		t.Fatalf("append after a failed fsync: %v", err)
 	}
 	if err := st.Append([][]byte{[]byte(`{"a":2}`)}); err != nil {
 		t.Fatalf("the failure was returned more than once: %v", err)
 	}
-	// What the failed fsync covered is synced again once the disk recovers.
-	eventually(t, st, "synced after recovery", func() bool { return !st.unsynced && st.flushErr == nil })
+}
+
+func TestFailedBackgroundFsyncIsReturnedByClose(t *testing.T) {
+	swapSync(t, func(*os.File) error { return errEIO })
+	st := openPlain(t, Options{Fsync: FsyncInterval, FsyncInterval: 5 * time.Millisecond})
+	if err := st.Append([][]byte{[]byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, st, "told of the failed fsync", func() bool { return st.flushErr != nil })
+	if err := st.Close(); !errors.Is(err, errEIO) {
+		t.Fatalf("Close after a failed fsync no Append returned: %v", err)
+	}
+}
+
+func TestCheckpointsLogIsSyncedWithNoSegmentOpen(t *testing.T) {
+	st := openPlain(t, Options{Fsync: FsyncInterval, FsyncInterval: 10 * time.Millisecond, Framed: true})
+	if err := st.Append([][]byte{[]byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Rotate("test"); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	st.unsynced = true // as after a checkpoint line, with the segment sealed before a tick
+	st.mu.Unlock()
+	eventually(t, st, "synced", func() bool { return !st.unsynced })
 }
 
 func TestWritebackFollowsAppends(t *testing.T) {
+	type span struct{ off, n int64 }
+	var mu sync.Mutex
+	var spans []span
+	old := beginWriteback
+	beginWriteback = func(f *os.File, off, n int64) {
+		mu.Lock()
+		spans = append(spans, span{off, n})
+		mu.Unlock()
+		old(f, off, n)
+	}
+	t.Cleanup(func() { beginWriteback = old })
 	st := openPlain(t, Options{Fsync: FsyncNever})
 	line := make([]byte, 64<<10)
 	for i := range line {
@@ -92,10 +133,24 @@ func TestWritebackFollowsAppends(t *testing.T) {
 	for range writebackChunk/len(line) + 1 {
 		lines = append(lines, line)
 	}
-	if err := st.Append(lines); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := st.Append(lines); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, st, "written back", func() bool { return st.writebackFrom == st.size })
 	}
-	eventually(t, st, "written back", func() bool { return st.writebackFrom == st.size })
+	mu.Lock()
+	defer mu.Unlock()
+	var next int64
+	for _, sp := range spans {
+		if sp.off != next || sp.n <= 0 {
+			t.Fatalf("write-back ranges %v: not one run from the segment's start", spans)
+		}
+		next = sp.off + sp.n
+	}
+	if next != st.size {
+		t.Fatalf("write-back ranges %v end at %d, the segment at %d", spans, next, st.size)
+	}
 }
 
 func TestCloseStopsTheFlusher(t *testing.T) {

@@ -60,6 +60,9 @@ func (fx *fixture) open(opts Options) *Store {
 	if err != nil {
 		fx.t.Fatal(err)
 	}
+	// Tests that play a crash drop a store without closing it: its flusher
+	// must not outlive the test.
+	fx.t.Cleanup(st.stopFlusher)
 	return st
 }
 

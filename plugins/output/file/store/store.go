@@ -43,6 +43,9 @@ type Options struct {
 	// OnWriteError is told, at most every few seconds, that a write keeps
 	// failing (a full disk): the store retries until it succeeds or is closed.
 	OnWriteError func(err error)
+	// OnSyncError is told, at most every few seconds, that a background
+	// fsync failed: what it covered may not be on disk.
+	OnSyncError func(err error)
 }
 
 // Store appends lines to the active segment. It is safe for concurrent use.
@@ -63,7 +66,9 @@ type Store struct {
 	flush         *flusher // nil with fsync = "always"
 	writebackFrom int64    // the active segment's write-back was started up to here
 	unsynced      bool     // appended since the flusher's last fsync
-	flushErr      error    // the flusher's failed fsync, for the next Append to return
+	flushErr      error    // the flusher's failed fsync, for the next Append (or Close) to return
+	syncFile      func(*os.File) error
+	writeback     func(f *os.File, off, n int64)
 
 	ckpts *os.File
 
@@ -103,7 +108,7 @@ func Open(opts Options) (*Store, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store %s: %w", opts.Dir, err)
 	}
-	s := &Store{opts: opts, track: newTracker()}
+	s := &Store{opts: opts, track: newTracker(), syncFile: syncSegment, writeback: beginWriteback}
 	if err := s.recover(); err != nil {
 		return nil, fmt.Errorf("store %s: %w", opts.Dir, err)
 	}
@@ -288,7 +293,7 @@ func (s *Store) AppendLeaves(lines [][]byte, leaves []*[32]byte) error {
 	if s.opts.Fsync != FsyncAlways {
 		return nil // the flusher's
 	}
-	if err := syncSegment(s.f); err != nil {
+	if err := s.syncFile(s.f); err != nil {
 		return fmt.Errorf("fsync segment %d: %w", s.seg, err)
 	}
 	return s.ckpts.Sync()
@@ -387,9 +392,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	var err error
+	err := s.flushErr // not yet returned by an Append
 	if s.f != nil {
-		err = s.seal("shutdown")
+		err = errors.Join(err, s.seal("shutdown"))
 	}
 	if s.ckpts != nil {
 		s.ckpts.Sync()
