@@ -31,6 +31,10 @@ type Queue interface {
 // ErrClosed is returned by a closed queue.
 var ErrClosed = errors.New("buffer: queue closed")
 
+// ErrUnencodable is a batch the queue can never take, however often it is
+// pushed: a record whose fields do not serialise.
+var ErrUnencodable = errors.New("buffer: batch cannot be encoded")
+
 // signal is a broadcast: waiters take the channel, and a change closes it.
 type signal struct{ ch chan struct{} }
 

@@ -262,20 +262,18 @@ func (q *diskQueue) rewriteAckLog() error {
 	return nil
 }
 
-// roll starts a new segment file for writing.
+// roll starts a new segment file for writing. When it fails (a full disk)
+// nothing changes, and it can be tried again: the file it may have left is
+// no segment yet, and is taken over by the next try.
 func (q *diskQueue) roll() error {
 	var seq uint64 = 1
+	var last *segment
 	if n := len(q.segs); n > 0 {
-		last := q.segs[n-1]
+		last = q.segs[n-1]
 		seq = last.seq + 1
-		// last.f stays open as the segment's reader: a Pop may be reading
-		// through it right now. It is closed when the segment is removed.
-		if last.live == 0 {
-			q.removeSegment(last)
-		}
 	}
 	s := &segment{seq: seq, path: filepath.Join(q.dir, fmt.Sprintf("seg-%016x.log", seq))}
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
@@ -285,6 +283,11 @@ func (q *diskQueue) roll() error {
 	}
 	s.f = f
 	q.segs = append(q.segs, s)
+	// last.f stays open as the segment's reader: a Pop may be reading
+	// through it right now. It is closed when the segment is removed.
+	if last != nil && last.live == 0 {
+		q.removeSegment(last)
+	}
 	return nil
 }
 
@@ -295,7 +298,7 @@ func (q *diskQueue) Push(ctx context.Context, recs []*sdk.Record) error {
 	defer q.mu.Unlock()
 	payload, err := encodeBatch(q.nextID, recs)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrUnencodable, err)
 	}
 	size := int64(len(payload))
 	for !q.closed && q.bytes > 0 && q.bytes+size > q.max {
@@ -332,7 +335,9 @@ func (q *diskQueue) Push(ctx context.Context, recs []*sdk.Record) error {
 	q.bytes += size
 	q.changed.broadcast()
 	if s.size >= q.segMax {
-		return q.roll()
+		// The entry is durable whatever happens here: a roll that fails (a
+		// full disk) is tried again after the next Push.
+		_ = q.roll()
 	}
 	return nil
 }

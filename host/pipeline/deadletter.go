@@ -31,6 +31,15 @@ type deadLetter struct {
 	Data      string          `json:"data,omitempty"` // input that never became a record
 }
 
+// lettersOf is every record of env as a dead letter, with err as the reason.
+func lettersOf(env *envelope, err error) []deadLetter {
+	entries := make([]deadLetter, 0, len(env.records))
+	for _, r := range env.records {
+		entries = append(entries, deadLetter{Reason: err.Error(), EventID: r.ID, Record: r.Body})
+	}
+	return entries
+}
+
 // Path is the dead-letter file of a component.
 func (d *deadLetters) Path(component string) string {
 	return filepath.Join(d.dir, component+".jsonl")

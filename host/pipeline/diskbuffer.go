@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sentinel-audit/sentinel/host/buffer"
 )
@@ -20,8 +21,11 @@ type diskBuffer struct {
 	out chan *envelope // popped entries: the worker's source
 }
 
+// openDiskQueue opens an output's queue; tests wrap it to make the disk fail.
+var openDiskQueue = buffer.OpenDisk
+
 func openDiskBuffer(w *worker) (*diskBuffer, error) {
-	q, err := buffer.OpenDisk(w.comp.DataDir+"/buffer", int64(w.comp.Buffer.MaxSize))
+	q, err := openDiskQueue(w.comp.DataDir+"/buffer", int64(w.comp.Buffer.MaxSize))
 	if err != nil {
 		return nil, fmt.Errorf("%s: disk buffer: %w", w.comp.ID(), err)
 	}
@@ -70,16 +74,49 @@ func (b *diskBuffer) run(ctx context.Context) {
 // back-pressures the inputs) and then releases it upstream.
 func (b *diskBuffer) fill(ctx context.Context) {
 	for env := range b.w.inbox {
-		if err := b.q.Push(ctx, env.records); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			// Not acknowledged upstream: the inputs that can replay will.
-			b.w.p.logger.Error("disk buffer write failed", "component", b.w.comp.ID(), "records", len(env.records), "error", err)
-			continue
+		if !b.push(ctx, env) {
+			return
 		}
-		release(env)
 	}
+}
+
+// push writes env to the queue, waiting out a disk that fails (a full disk,
+// an fsync error) with the inputs un-acknowledged meanwhile, as while the
+// buffer is full. A batch the queue can never take is dead-lettered. It
+// returns false when the pipeline stops first.
+func (b *diskBuffer) push(ctx context.Context, env *envelope) bool {
+	var logged time.Time
+	for attempt := 0; ; attempt++ {
+		err := b.q.Push(ctx, env.records)
+		switch {
+		case err == nil:
+			release(env)
+			return true
+		case ctx.Err() != nil:
+			return false
+		case errors.Is(err, buffer.ErrUnencodable):
+			if b.deadLetter(env, err) {
+				release(env)
+				return true
+			} // else the dead-letter file failed too: retried below
+		}
+		if time.Since(logged) >= 5*time.Second {
+			b.w.p.logger.Error("disk buffer write failed; retrying with the inputs held back", "component", b.w.comp.ID(),
+				"records", len(env.records), "error", err)
+			logged = time.Now()
+		}
+		select {
+		case <-time.After(min(10*time.Millisecond<<min(attempt, 9), 2*time.Second)):
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// deadLetter writes env's records to the dead-letter file with err as the
+// reason, reporting whether it could.
+func (b *diskBuffer) deadLetter(env *envelope, err error) bool {
+	return b.w.p.deadLetter(b.w.comp.ID(), b.w.stats, lettersOf(env, err)) == nil
 }
 
 func (b *diskBuffer) close() {

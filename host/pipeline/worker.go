@@ -330,11 +330,7 @@ func (w *worker) requeue(env *envelope) {
 // fail dead-letters every record of env with err as the reason; if even the
 // dead-letter file cannot be written, the batch is kept and retried later.
 func (w *worker) fail(env *envelope, err error) {
-	entries := make([]deadLetter, 0, len(env.records))
-	for _, r := range env.records {
-		entries = append(entries, deadLetter{Reason: err.Error(), EventID: r.ID, Record: r.Body})
-	}
-	if derr := w.p.deadLetter(w.label(), w.stats, entries); derr != nil {
+	if derr := w.p.deadLetter(w.label(), w.stats, lettersOf(env, err)); derr != nil {
 		w.blocked = time.Now().Add(w.comp.Retry.Max.Std())
 		w.requeue(env)
 		return
