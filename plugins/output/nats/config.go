@@ -175,8 +175,9 @@ var configSchema = sdk.Schema{Fields: append(append([]sdk.Field(nil), natsconn.F
 	},
 	sdk.Field{
 		Name: "max_bytes", Type: sdk.TypeSize, Default: "0",
-		Description: "Stream max_bytes for create_stream (0: no limit). When full, the oldest events are removed " +
-			"(limits retention).",
+		Description: "Stream max_bytes for create_stream (0: no limit). When full, limits retention removes the " +
+			"oldest events, read or not; workqueue and interest refuse publishes (retried by this output, " +
+			"so the edges back-pressure) and never drop an unread event.",
 		Example: `"50GiB"`,
 	},
 	sdk.Field{

@@ -149,7 +149,15 @@ func (o *Output) streamConfig() jetstream.StreamConfig {
 		MaxAge:      o.cfg.MaxAge.Std(),
 		MaxBytes:    int64(o.cfg.MaxBytes),
 		Duplicates:  o.cfg.DuplicateWindow.Std(),
-		Discard:     jetstream.DiscardOld,
+		// With limits retention the stream also holds what was consumed, so
+		// a full one must drop its oldest events or refuse everything for
+		// good. Under workqueue and interest it holds only what is not yet
+		// acknowledged: a full one refuses publishes, the edges retry and
+		// buffer, and no unread event is ever dropped.
+		Discard: jetstream.DiscardNew,
+	}
+	if o.cfg.Retention == "limits" {
+		sc.Discard = jetstream.DiscardOld
 	}
 	if sc.MaxBytes == 0 {
 		sc.MaxBytes = -1

@@ -178,6 +178,27 @@ func TestOversizedEventIsRejectedAndTheRestDelivered(t *testing.T) {
 	}
 }
 
+func TestFullWorkqueueStreamRefusesInsteadOfDroppingUnread(t *testing.T) {
+	srv := natstest.Start(t)
+	o := configured(t, fmt.Sprintf(`{"url":%q,"create_stream":true,"retention":"workqueue","max_bytes":"4KiB"}`, srv.URL()))
+	var first []*sdk.Record
+	for i := range 40 {
+		first = append(first, event(fmt.Sprintf("01J000000000000000000000%02d", i), sdk.EventToolExecution))
+	}
+	_, err := o.Process(context.Background(), &sdk.Batch{Records: first})
+	var retry *sdk.RetryError
+	if !errors.As(err, &retry) || len(retry.Indices) == 0 {
+		t.Fatalf("publishing past max_bytes: %v, want a retry of what did not fit", err)
+	}
+	stored := streamMessages(t, srv.URL(), defaultStream)
+	if len(stored) == 0 || stored[0].Header.Get(jetstream.MsgIDHeader) != first[0].ID {
+		t.Fatalf("the stream dropped its oldest unread event to make room (%d stored)", len(stored))
+	}
+	if len(stored)+len(retry.Indices) != len(first) {
+		t.Fatalf("%d stored + %d to retry, want all %d accounted for", len(stored), len(retry.Indices), len(first))
+	}
+}
+
 func TestStreamChecks(t *testing.T) {
 	srv := natstest.Start(t)
 	nc, err := natsclient.Connect(srv.URL())
