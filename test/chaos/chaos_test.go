@@ -77,7 +77,7 @@ func TestKillNineUnderLoadLosesNoAcceptedEvent(t *testing.T) {
 	bin := buildSentinel(t, dir)
 	run(t, dir, bin, "keygen", "--out", "keys")
 	addr := freeAddr(t)
-	writeConfig(t, dir, addr)
+	writeConfig(t, dir, addr, true)
 	run(t, dir, bin, "validate", "-c", "pipeline.hcl")
 
 	h := &host{t: t, dir: dir, bin: bin, addr: addr}
@@ -98,6 +98,7 @@ func TestKillNineUnderLoadLosesNoAcceptedEvent(t *testing.T) {
 
 	var hostKills, pluginKills int
 	killed := map[string]int{}
+	layouts := map[bool]int{true: 1} // host starts per fuse_filters
 	end := time.Now().Add(set.duration)
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
@@ -105,6 +106,12 @@ func TestKillNineUnderLoadLosesNoAcceptedEvent(t *testing.T) {
 		if rng.IntN(3) == 0 {
 			hostKills++
 			h.kill()
+			// The host comes back in either layout: the filters and the store
+			// fused in one process (the default), so that a kill takes them
+			// all, or each in its own, so that a kill takes one filter.
+			fused := rng.IntN(2) == 0
+			writeConfig(t, dir, addr, fused)
+			layouts[fused]++
 			time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
 			h.start()
 			continue
@@ -131,8 +138,8 @@ func TestKillNineUnderLoadLosesNoAcceptedEvent(t *testing.T) {
 	h.stop(60 * time.Second)
 
 	accepted, attempts, refused := load.result()
-	t.Logf("killed the host %d times and plugins %d times %v; %d requests, %d events accepted, %d requests refused or failed",
-		hostKills, pluginKills, killed, attempts, len(accepted), refused)
+	t.Logf("killed the host %d times (restarted %d times fused, %d unfused) and plugins %d times %v; %d requests, %d events accepted, %d requests refused or failed",
+		hostKills, layouts[true], layouts[false], pluginKills, killed, attempts, len(accepted), refused)
 	if h.unexpected > 0 {
 		t.Errorf("the host exited %d times without being killed (log: %s)", h.unexpected, h.logPath())
 	}
@@ -209,10 +216,13 @@ func freeAddr(t *testing.T) string {
 
 // writeConfig writes the full audit chain: http → pii_tokenizer →
 // classifier → signer → sealed file store.
-func writeConfig(t *testing.T, dir, addr string) {
+// writeConfig writes the chaos pipeline: the full audit chain, with the
+// filters and the store fused in one plugin process or each in its own.
+func writeConfig(t *testing.T, dir, addr string, fused bool) {
 	t.Helper()
 	cfg := fmt.Sprintf(`sentinel {
-  data_dir = "./data"
+  data_dir     = "./data"
+  fuse_filters = %v
 }
 
 input "http" "in" {
@@ -228,8 +238,14 @@ filter "classifier" "cls" {
   inputs = [filter.pii_tokenizer.pii]
 }
 
+filter "encryptor" "enc" {
+  inputs = [filter.classifier.cls]
+  keys   = "./keys"
+  fields = ["arguments.note"]
+}
+
 filter "signer" "chain" {
-  inputs              = [filter.classifier.cls]
+  inputs              = [filter.encryptor.enc]
   keys                = "./keys"
   checkpoint_every    = 256
   checkpoint_interval = "1s"
@@ -241,7 +257,7 @@ output "file" "store" {
   keys         = "./keys"
   segment_size = "1MiB"
 }
-`, addr)
+`, fused, addr)
 	if err := os.WriteFile(filepath.Join(dir, "pipeline.hcl"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
