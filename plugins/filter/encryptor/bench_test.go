@@ -21,19 +21,27 @@ const chainEvent = `{"event_id":"01M83XJ88037RC66M80A6DX48Q","timestamp":"2026-1
 	`"duration_ms":12,"success":true,"pii":{"email":1},"classification":"CONFIDENTIAL","compliance":["sox","gdpr"],` +
 	`"retention_days":2555,"index":"mcp-tools"}`
 
-// BenchmarkProcessChainEvent is the encryptor as the chain runs it (a key
-// directory, fields = ["arguments.path"]), on batches of 256 events; one op
-// is one event.
-func BenchmarkProcessChainEvent(b *testing.B) {
-	keys := filepath.Join(b.TempDir(), "keys")
+// chainEncryptor is the encryptor as the chain configures it: a fresh key
+// directory (returned too) and fields = ["arguments.path"].
+func chainEncryptor(tb testing.TB) (*Encryptor, string) {
+	tb.Helper()
+	keys := filepath.Join(tb.TempDir(), "keys")
 	if _, err := integrity.Keygen(keys, ""); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	raw, _ := json.Marshal(map[string]any{"keys": keys, "fields": []string{"arguments.path"}})
 	e := &Encryptor{}
 	if err := e.Configure(context.Background(), sdk.Config{Raw: raw}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return e, keys
+}
+
+// BenchmarkProcessChainEvent is the encryptor as the chain runs it (a key
+// directory, fields = ["arguments.path"]), on batches of 256 events; one op
+// is one event.
+func BenchmarkProcessChainEvent(b *testing.B) {
+	e, _ := chainEncryptor(b)
 	proto, err := sdk.NewRecord([]byte(chainEvent))
 	if err != nil {
 		b.Fatal(err)

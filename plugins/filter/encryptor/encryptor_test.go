@@ -50,15 +50,7 @@ func TestRawKeyEncryptsWithoutLeakingAndValidates(t *testing.T) {
 // The audit chain's event comes out with exactly arguments.path replaced by
 // an envelope, and decrypts back to the very bytes that went in.
 func TestChainEventEnvelopeDecryptsToItself(t *testing.T) {
-	keys := filepath.Join(t.TempDir(), "keys")
-	if _, err := integrity.Keygen(keys, ""); err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := json.Marshal(map[string]any{"keys": keys, "fields": []string{"arguments.path"}})
-	e := &Encryptor{}
-	if err := e.Configure(context.Background(), sdk.Config{Raw: raw}); err != nil {
-		t.Fatal(err)
-	}
+	e, keys := chainEncryptor(t)
 	r, err := sdk.NewRecord([]byte(chainEvent))
 	if err != nil {
 		t.Fatal(err)
